@@ -166,8 +166,8 @@ def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     f_sp = 200.0 / 3
     min_log_hz = 1000.0
     logstep = np.log(6.4) / 27.0
-    mels = f / f_sp
-    return np.where(f >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mels)
+    log_part = min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep
+    return np.where(f >= min_log_hz, log_part, f / f_sp)
 
 
 def _mel_to_hz(m: np.ndarray) -> np.ndarray:
