@@ -1,0 +1,243 @@
+"""Face detection (OpenCV Haar cascade) and the per-window face cropping policy.
+
+The model sees 224x224 face crops. OpenDR took the first RetinaFace box with no margin, stretched it
+to a square and crashed when no face was found. Here, per window: detect on each selected frame,
+keep the face that continues the previous one (else the largest, most central), smooth the box over
+time, make it square with a margin, clamp it inside the image, and when a frame has no face reuse the
+nearest box found in the window (a centre crop if none) -- counting those frames so callers can
+judge how much to trust the video branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from avemotion_core.labels import IMAGE_SIZE
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned box in pixel coordinates of the full frame (x1, y1 exclusive); ``score`` is the
+    detector's confidence (for Haar: how many neighbouring windows agreed), 1.0 when unknown."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float = 1.0
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+    def iou(self, other: Box) -> float:
+        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 <= x < self.x1 and self.y0 <= y < self.y1
+
+
+class FaceDetector(Protocol):
+    """Anything that returns face boxes for one RGB (or grayscale) uint8 image."""
+
+    def detect(self, image: np.ndarray) -> list[Box]: ...
+
+
+def as_rgb_uint8(image: np.ndarray, what: str = "frame") -> np.ndarray:
+    """Validate an image as uint8 RGB HxWx3 (grayscale HxW or HxWx1 is expanded), else ValueError."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{what} must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{what} must be RGB HxWx3 or grayscale HxW, got shape {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"{what} is too small: {image.shape}")
+    return image
+
+
+@lru_cache(maxsize=1)
+def _haar_cascade() -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"cannot load the OpenCV Haar cascade {path}")
+    return cascade
+
+
+class HaarFaceDetector:
+    """Frontal-face Haar cascade shipped with opencv-python-headless (no weights to download).
+
+    Runs on a grayscale copy downscaled so its longer side is at most ``max_side`` pixels: detection
+    cost grows with the pixel count, and faces that matter for emotion are not tiny.
+    """
+
+    def __init__(self, max_side: int = 320, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_face: int = 24):
+        if max_side < 32 or min_face < 8 or scale_factor <= 1.0 or min_neighbors < 0:
+            raise ValueError("invalid Haar detector parameters")
+        self.max_side = max_side
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_face = min_face
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        image = as_rgb_uint8(image, "image")
+        h, w = image.shape[:2]
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                              interpolation=cv2.INTER_AREA)
+        gray = cv2.equalizeHist(gray)
+        found, neighbours = _haar_cascade().detectMultiScale2(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face))
+        return [Box(*(float(v) / scale for v in (x, y, x + bw, y + bh)), score=float(n))
+                for (x, y, bw, bh), n in zip(found, np.ravel(neighbours), strict=True)]
+
+
+@dataclass
+class CropResult:
+    """Face crops of a window: ``crops`` (N, size, size, 3) uint8, the square box used per frame,
+    and how many frames had no detected face (their box was borrowed)."""
+
+    crops: np.ndarray
+    boxes: list[Box]
+    missing: int
+
+
+class FaceCropper:
+    """Turns the selected frames of one window into square face crops of ``size`` pixels.
+
+    ``margin`` is added on each side as a fraction of the face size (Haar boxes are tight; the
+    model was trained on crops that include the chin and forehead). ``smoothing`` in [0, 1) is the
+    weight of the previous box in an exponential moving average, removing detector jitter that the
+    temporal convolutions would otherwise read as motion.
+    """
+
+    def __init__(self, detector: FaceDetector | None = None, size: int = IMAGE_SIZE, margin: float = 0.2,
+                 smoothing: float = 0.5):
+        if size < 8:
+            raise ValueError(f"crop size must be >= 8, got {size}")
+        if not 0.0 <= margin <= 2.0:
+            raise ValueError(f"margin must be in [0, 2], got {margin}")
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.detector = detector if detector is not None else HaarFaceDetector()
+        self.size = size
+        self.margin = margin
+        self.smoothing = smoothing
+
+    def crop(self, frames: Sequence[np.ndarray] | np.ndarray) -> CropResult:
+        images = [as_rgb_uint8(f, f"frame {i}") for i, f in enumerate(frames)]
+        if not images:
+            return CropResult(np.zeros((0, self.size, self.size, 3), np.uint8), [], 0)
+        shape = images[0].shape
+        for i, im in enumerate(images):
+            if im.shape != shape:
+                raise ValueError(f"frame {i} has shape {im.shape}, expected {shape} like frame 0")
+        raw = self._track(images)
+        missing = sum(b is None for b in raw)
+        filled = _fill_gaps(raw)
+        h, w = shape[:2]
+        boxes = [self._square(b, w, h) if b is not None else _centre_square(w, h) for b in filled]
+        crops = np.stack([self._resize(im, b) for im, b in zip(images, boxes, strict=True)])
+        return CropResult(crops, boxes, missing)
+
+    def _track(self, images: list[np.ndarray]) -> list[Box | None]:
+        """One (smoothed) face box per frame, or None where nothing was detected."""
+        out: list[Box | None] = []
+        prev: Box | None = None
+        h, w = images[0].shape[:2]
+        for im in images:
+            faces = self.detector.detect(im)
+            if not faces:
+                out.append(None)
+                continue
+            face = _pick(faces, prev, w, h)
+            if prev is not None and face.iou(prev) > 0.0:
+                a = self.smoothing
+                face = Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
+                           a * prev.x1 + (1 - a) * face.x1, a * prev.y1 + (1 - a) * face.y1, face.score)
+            out.append(face)
+            prev = face
+        return out
+
+    def _square(self, b: Box, w: int, h: int) -> Box:
+        side = max(b.width, b.height) * (1 + 2 * self.margin)
+        side = min(side, w, h)
+        cx, cy = b.center
+        x0 = float(np.clip(cx - side / 2, 0, w - side))
+        y0 = float(np.clip(cy - side / 2, 0, h - side))
+        return Box(x0, y0, x0 + float(side), y0 + float(side), b.score)
+
+    def _resize(self, image: np.ndarray, b: Box) -> np.ndarray:
+        h, w = image.shape[:2]
+        side = max(1, min(int(round(b.width)), w, h))
+        x0 = min(int(round(b.x0)), w - side)
+        y0 = min(int(round(b.y0)), h - side)
+        patch = image[y0 : y0 + side, x0 : x0 + side]
+        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
+        return cv2.resize(patch, (self.size, self.size), interpolation=interp)
+
+
+def _pick(faces: list[Box], prev: Box | None, w: int, h: int) -> Box:
+    """The face overlapping the previous one most; otherwise the best by confidence x area, penalised
+    by distance from the image centre (a robot usually turns to the person it talks to). Weighting by
+    confidence matters: Haar false positives (clothing, patches) are often large but weakly supported."""
+    if prev is not None:
+        best = max(faces, key=prev.iou)
+        if best.iou(prev) > 0.3:
+            return best
+    diag = float(np.hypot(w, h))
+
+    def score(b: Box) -> float:
+        cx, cy = b.center
+        return b.score * b.area * (1.0 - np.hypot(cx - w / 2, cy - h / 2) / diag)
+
+    return max(faces, key=score)
+
+
+def _fill_gaps(boxes: list[Box | None]) -> list[Box | None]:
+    """Replace None by the last box seen before it, or (at the start) by the first box seen after."""
+    out = list(boxes)
+    last: Box | None = None
+    for i, b in enumerate(out):
+        if b is None:
+            out[i] = last
+        else:
+            last = b
+    first = next((b for b in out if b is not None), None)
+    return [b if b is not None else first for b in out]
+
+
+def _centre_square(w: int, h: int) -> Box:
+    side = min(w, h)
+    x0, y0 = (w - side) / 2, (h - side) / 2
+    return Box(x0, y0, x0 + side, y0 + side)
