@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avemotion_core.labels import SEQ_LENGTH, WINDOW_SECONDS
+from avemotion_core.faces import FaceCropper
+from avemotion_core.labels import IMAGE_SIZE, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SAMPLES, WINDOW_SECONDS
+from avemotion_core.window import Window, build_window
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,19 @@ class StreamWindow:
             return "audiovisual"
         return "onlyaudio" if self.has_audio else "onlyvideo"
 
-    def build(self, cropper=None, image_size: int = 224, n_mfcc: int = 10):
-        """Model features via the project's one window path (face crops + MFCC)."""
-        from avemotion_core.window import build_window
+    def build(self, cropper: FaceCropper | None = None, image_size: int = IMAGE_SIZE) -> Window:
+        """Model features via the project's one window path (face crops + MFCC).
 
-        return build_window(
-            self.frames, self.audio, self.audio_rate, cropper=cropper, seq_length=len(self.frames),
-            image_size=image_size, n_mfcc=n_mfcc,
-        )
+        A stale modality is passed as *absent* (no frames: zero video without running the face
+        detector; no audio: silence), which is also what the matching eval mode feeds the model.
+        """
+        frames = self.frames if self.has_video else []
+        if self.has_audio:
+            audio, rate = self.audio, self.audio_rate
+        else:
+            audio, rate = np.zeros(WINDOW_SAMPLES, np.float32), SAMPLE_RATE
+        return build_window(frames, audio, rate, cropper=cropper, seq_length=len(self.frames),
+                            image_size=image_size)
 
 
 class AudioRing:
@@ -189,6 +196,9 @@ class StreamWindower:
             reason = "duplicate" if stamp == self.frames[-1][0] else "out_of_order"
             self.stats[f"frames_dropped_{reason}"] += 1
             return False
+        if self._frame_shape is not None and image.shape != self._frame_shape:
+            self.frames.clear()  # a window's crops must share one geometry; restart the video history
+            self.stats["frames_resolution_changes"] += 1
         self.frames.append((stamp, image))
         self._frame_shape = image.shape
         self.stats["frames"] += 1

@@ -191,3 +191,31 @@ def test_rate_change_restarts_audio():
         w.add_audio(T0 + c * 0.1, np.ones(4800, np.float32), 48000)
     assert w.stats["audio_restarts"] == 1
     assert w.poll()[-1].audio_rate == 48000
+
+
+def test_windows_build_model_inputs_through_the_shared_path():
+    from skimage import data
+
+    face = np.ascontiguousarray(data.astronaut()[::2, ::2])  # 256x256 RGB with one face
+    rate = 16000
+    w = StreamWindower()
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(1600) / rate)).astype(np.float32)
+    for i in range(int(4.2 * 30)):
+        w.add_frame(T0 + i / 30, face)
+    for c in range(42):
+        w.add_audio(T0 + c * 0.1, tone, rate)
+    win = w.poll()[0]
+    audio, video = win.build(image_size=64).to_tensors()
+    assert audio.shape == (10, 156) and video.shape == (3, 15, 64, 64)
+    assert float(video.mean()) > 0.1  # real crops, not padding
+    win.has_video = False
+    _, blank = win.build(image_size=64).to_tensors()
+    assert float(blank.abs().sum()) == 0.0  # a stale camera is passed as absent, not as old frames
+
+
+def test_resolution_change_restarts_video_history():
+    w = StreamWindower()
+    for i in range(30):
+        w.add_frame(T0 + i / 30, np.zeros((4, 4, 3), np.uint8))
+    w.add_frame(T0 + 1.0, np.zeros((8, 6, 3), np.uint8))
+    assert w.stats["frames_resolution_changes"] == 1 and len(w.frames) == 1
