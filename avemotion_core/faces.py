@@ -97,7 +97,7 @@ class HaarFaceDetector:
     cost grows with the pixel count, and faces that matter for emotion are not tiny.
     """
 
-    def __init__(self, max_side: int = 320, scale_factor: float = 1.1, min_neighbors: int = 5,
+    def __init__(self, max_side: int = 416, scale_factor: float = 1.1, min_neighbors: int = 5,
                  min_face: int = 24):
         if max_side < 32 or min_face < 8 or scale_factor <= 1.0 or min_neighbors < 0:
             raise ValueError("invalid Haar detector parameters")

@@ -1,0 +1,111 @@
+"""Model inputs from files: one 3.6 s window (or consecutive windows) of a video and its audio.
+
+Video frames and audio are always cut from the *same* time interval. (OpenDR took the frames from
+the start of the clip but centre-cropped the audio, so on any clip longer than 3.6 s the two
+modalities described different moments.) Audio time 0 is the video's time 0; a separate audio file
+is assumed to start together with the video.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from avemotion_core.audio import AudioError, load_audio
+from avemotion_core.faces import FaceCropper
+from avemotion_core.labels import IMAGE_SIZE, N_MFCC, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SAMPLES, WINDOW_SECONDS
+from avemotion_core.video import VideoError, VideoInfo, probe_video, read_frames, select_frame_indices
+from avemotion_core.window import Window, build_window
+
+
+def _load_track(
+    video_path: str | os.PathLike, audio_path: str | os.PathLike | None, info: VideoInfo
+) -> np.ndarray:
+    if audio_path is not None:
+        return load_audio(audio_path, SAMPLE_RATE)
+    if not info.has_audio:
+        raise AudioError(f"{os.fspath(video_path)} has no audio stream; pass audio_path")
+    return load_audio(video_path, SAMPLE_RATE)
+
+
+def _build(
+    info: VideoInfo,
+    video_path: str | os.PathLike,
+    track: np.ndarray,
+    start_frames: list[int],
+    cropper: FaceCropper | None,
+    image_size: int,
+    seq_length: int,
+    n_mfcc: int,
+) -> list[Window]:
+    """Windows starting at the given frames, decoding all their frames in one forward pass."""
+    plans = [select_frame_indices(info.n_frames, info.fps, seq_length, WINDOW_SECONDS, s)
+             for s in start_frames]
+    wanted = sorted({i for plan in plans for i in plan if i < info.n_frames})
+    decoded = dict(zip(wanted, read_frames(video_path, wanted), strict=False))
+    windows = []
+    for start, plan in zip(start_frames, plans, strict=True):
+        frames = []
+        for i in plan:
+            if i not in decoded:  # past the end of the stream: zero-padded by build_window
+                break
+            frames.append(decoded[i])
+        a0 = int(round(start / info.fps * SAMPLE_RATE))
+        segment = track[a0 : a0 + WINDOW_SAMPLES]
+        if segment.size == 0:
+            raise AudioError(f"audio ({len(track) / SAMPLE_RATE:.2f} s) ends before the window at "
+                             f"{start / info.fps:.2f} s")
+        windows.append(build_window(frames, segment, SAMPLE_RATE, cropper, seq_length, image_size, n_mfcc))
+    return windows
+
+
+def load_clip_window(
+    video_path: str | os.PathLike,
+    audio_path: str | os.PathLike | None = None,
+    start: float | None = None,
+    cropper: FaceCropper | None = None,
+    image_size: int = IMAGE_SIZE,
+    seq_length: int = SEQ_LENGTH,
+    n_mfcc: int = N_MFCC,
+) -> Window:
+    """One 3.6 s window starting at ``start`` seconds (default: centred in the clip; a clip shorter
+    than 3.6 s starts at 0 and is zero-padded). Audio comes from the video's own track unless
+    ``audio_path`` is given. Raises VideoError/AudioError (ValueError) for unusable files."""
+    info = probe_video(video_path)
+    if start is None:
+        start = max(0.0, (info.duration - WINDOW_SECONDS) / 2)
+    if not np.isfinite(start) or start < 0 or start >= info.duration:
+        raise VideoError(f"start {start} s is outside the clip (0 .. {info.duration:.2f} s)")
+    track = _load_track(video_path, audio_path, info)
+    start_frame = int(round(start * info.fps))
+    return _build(info, video_path, track, [start_frame], cropper, image_size, seq_length, n_mfcc)[0]
+
+
+def load_inference_data(
+    audio_path: str | os.PathLike | None,
+    video_path: str | os.PathLike,
+    split: bool = False,
+    cropper: FaceCropper | None = None,
+    image_size: int = IMAGE_SIZE,
+    seq_length: int = SEQ_LENGTH,
+    n_mfcc: int = N_MFCC,
+    min_last_seconds: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model-ready tensors for a clip: ``(audio (10, 156), video (3, 15, S, S))`` from the centre
+    window, or with ``split=True`` the consecutive non-overlapping windows covering the clip stacked
+    as ``(N, 10, 156), (N, 3, 15, S, S)``. A trailing window shorter than ``min_last_seconds`` is
+    dropped unless it is the only one. ``audio_path=None`` uses the video's own audio track."""
+    if not split:
+        window = load_clip_window(video_path, audio_path, None, cropper, image_size, seq_length, n_mfcc)
+        return window.to_tensors()
+    info = probe_video(video_path)
+    track = _load_track(video_path, audio_path, info)
+    step = WINDOW_SECONDS * info.fps
+    starts = [int(round(k * step)) for k in range(int(np.ceil(info.n_frames / step)))]
+    if len(starts) > 1 and (info.n_frames - starts[-1]) / info.fps < min_last_seconds:
+        starts.pop()
+    windows = _build(info, video_path, track, starts, cropper, image_size, seq_length, n_mfcc)
+    audio, video = zip(*(w.to_tensors() for w in windows), strict=True)
+    return torch.stack(audio), torch.stack(video)
