@@ -1,0 +1,120 @@
+"""audio.py on real speech (espeak-ng) and real containers (mp4 written by write_video)."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+from media_helpers import moving_astronaut, speech
+
+from avemotion_core import audio
+from avemotion_core.labels import MFCC_FRAMES, WINDOW_SAMPLES
+from avemotion_core.video import write_video
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory) -> tuple[np.ndarray, int]:
+    return speech(tmp_path_factory.mktemp("speech"))
+
+
+def test_mfcc_matches_librosa_on_speech_noise_and_silence(voice):
+    x, sr = voice
+    assert sr == 22050
+    rng = np.random.default_rng(0)
+    signals = [
+        audio.fit_length(x, WINDOW_SAMPLES),
+        (0.1 * rng.standard_normal(WINDOW_SAMPLES)).astype(np.float32),
+        np.zeros(WINDOW_SAMPLES, np.float32),
+        x[:30000],  # other lengths too
+    ]
+    for s in signals:
+        ours = audio.mfcc(s, 22050, 10)
+        ref = librosa.feature.mfcc(y=s, sr=22050, n_mfcc=10)
+        assert ours.dtype == np.float32 and ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=2.5e-4)
+    assert audio.mfcc(signals[0]).shape == (10, MFCC_FRAMES)
+    np.testing.assert_allclose(audio.mfcc(x, 22050, 20), librosa.feature.mfcc(y=x, sr=22050, n_mfcc=20),
+                               rtol=0, atol=2.5e-4)
+
+
+def test_load_wav_equals_file_and_resamples(voice, tmp_path):
+    x, sr = voice
+    sf.write(tmp_path / "v.wav", x, sr)
+    np.testing.assert_allclose(audio.load_audio(tmp_path / "v.wav"), x, atol=1e-4)  # int16 quantisation
+    y = audio.load_audio(tmp_path / "v.wav", sr=16000)
+    assert y.dtype == np.float32 and abs(len(y) - round(len(x) * 16000 / 22050)) <= 1
+    # Same speech content at the new rate: compare against librosa's own resampler (soxr).
+    ref = librosa.resample(x, orig_sr=22050, target_sr=16000)
+    n = min(len(ref), len(y))
+    assert np.corrcoef(ref[:n], y[:n])[0, 1] > 0.99
+
+
+def test_stereo_flac_is_mixed_to_mono(voice, tmp_path):
+    x, sr = voice
+    sf.write(tmp_path / "s.flac", np.stack([x, np.zeros_like(x)], axis=1), sr)
+    np.testing.assert_allclose(audio.load_audio(tmp_path / "s.flac"), x / 2, atol=1e-4)
+
+
+def test_resample_keeps_frequency_and_level():
+    t = np.arange(16000) / 16000
+    x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = audio.resample(x, 16000, 22050)
+    assert len(y) == 22050
+    spectrum = np.abs(np.fft.rfft(y[1000:-1000] * np.hanning(len(y) - 2000)))
+    peak_hz = np.argmax(spectrum) * 22050 / (len(y) - 2000)
+    assert abs(peak_hz - 440) < 2
+    assert abs(np.abs(y[1000:-1000]).max() - 0.5) < 0.01
+    assert audio.resample(x, 16000, 16000) is not None
+
+
+def test_fit_length_pads_crops_and_keeps_exact():
+    x = np.arange(10, dtype=np.float32) + 1
+    np.testing.assert_array_equal(audio.fit_length(x, 12), np.r_[x, 0, 0])
+    np.testing.assert_array_equal(audio.fit_length(x, 6), x[2:8])
+    np.testing.assert_array_equal(audio.fit_length(x, 10), x)  # OpenDR returned [] here
+
+
+def test_mp4_audio_track_is_decoded_and_time_aligned(tmp_path):
+    sr = 22050
+    a = np.zeros(2 * sr, np.float32)
+    a[sr : sr + 300] = 0.8  # a click at exactly 1.0 s
+    write_video(tmp_path / "c.mp4", moving_astronaut(50, (64, 64), 48), 25, a, sr)
+    y = audio.load_audio(tmp_path / "c.mp4")
+    assert abs(len(y) - len(a)) < 2048  # AAC pads its last frame
+    onset = int(np.argmax(np.abs(y) > 0.3))
+    assert abs(onset - sr) <= 32
+    y16 = audio.load_audio(tmp_path / "c.mp4", sr=16000)
+    assert abs(int(np.argmax(np.abs(y16) > 0.3)) - 16000) <= 32
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    with pytest.raises(audio.AudioError, match="not found"):
+        audio.load_audio(tmp_path / "missing.wav")
+    (tmp_path / "junk.wav").write_text("not audio at all")
+    with pytest.raises(audio.AudioError, match="cannot open"):
+        audio.load_audio(tmp_path / "junk.wav")
+    write_video(tmp_path / "silent.mp4", moving_astronaut(5, (64, 64), 48), 25)
+    with pytest.raises(audio.AudioError, match="no audio stream"):
+        audio.load_audio(tmp_path / "silent.mp4")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 22050)
+    with pytest.raises(audio.AudioError, match="zero samples"):
+        audio.load_audio(tmp_path / "empty.wav")
+    bad = np.zeros(1000, np.float32)
+    bad[10] = np.nan
+    sf.write(tmp_path / "nan.wav", bad, 22050, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match="NaN"):
+        audio.load_audio(tmp_path / "nan.wav")
+    bad[10] = np.inf
+    with pytest.raises(audio.AudioError, match="NaN or inf"):
+        audio.mfcc(bad)
+    with pytest.raises(audio.AudioError, match="1-D"):
+        audio.mfcc(np.zeros((2, 1000), np.float32))
+    with pytest.raises(audio.AudioError, match="empty"):
+        audio.mfcc(np.zeros(0, np.float32))
+    with pytest.raises(audio.AudioError, match="floating point"):
+        audio.mfcc(np.zeros(1000, np.int16))
+    with pytest.raises(audio.AudioError, match="positive"):
+        audio.resample(np.zeros(100, np.float32), 0, 22050)
+    with pytest.raises(audio.AudioError, match="positive"):
+        audio.fit_length(np.zeros(3, np.float32), 0)
