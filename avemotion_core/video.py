@@ -15,6 +15,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from avemotion_core.audio import check_signal
 from avemotion_core.labels import SEQ_LENGTH, WINDOW_SECONDS
 
 
@@ -171,8 +172,6 @@ def write_video(
     if not fps or fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if audio is not None:
-        from avemotion_core.audio import check_signal
-
         audio = check_signal(audio, "audio to write")
         if not sr or sr <= 0:
             raise ValueError("sr must be given (positive) together with audio")
