@@ -212,7 +212,8 @@ def _encode(tmp: str, frames: list[np.ndarray], fps: float, audio: np.ndarray | 
         vs = out.add_stream("libx264", rate=rate)
         vs.height, vs.width = frames[0].shape[:2]
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": "18", "preset": "veryfast"}
+        # A keyframe every 2 s bounds what read_frames must decode after a seek (x264's default is 250).
+        vs.options = {"crf": "18", "preset": "veryfast", "g": str(max(1, round(2 * float(rate))))}
         a_s = None
         if audio is not None:
             a_s = out.add_stream("aac", rate=int(sr))
