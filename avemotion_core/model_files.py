@@ -1,0 +1,109 @@
+"""Model directories on disk: ``metadata.json`` + weights, in our format and in OpenDR's.
+
+Our format: ``model.safetensors`` (no pickle, so loading an untrusted file cannot run code) and a
+``metadata.json`` that, unlike OpenDR's, records what the weights need to be used correctly:
+fusion, classes and their labels, input geometry and the SHA-256 of the weights (so a truncated
+or corrupted copy is detected before it is loaded). OpenDR's ``model_weights.pt`` (a plain
+``torch.save`` state_dict) is accepted too, read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, sha256_file
+
+METADATA = "metadata.json"
+WEIGHTS = "model.safetensors"
+OPENDR_WEIGHTS = "model_weights.pt"
+FORMAT_VERSION = 1
+
+
+def save_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write weights then metadata, each atomically; metadata last so a dir is never half-valid."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with atomic_path(root / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+        digest = sha256_file(tmp)
+    full = {
+        # OpenDR's keys (spelling included), so OpenDR tooling can read our metadata.
+        "framework": "pytorch",
+        "model_paths": [WEIGHTS],
+        "format": "safetensors",
+        "has_data": False,
+        "inference_params": {},
+        "optimized": False,
+        "optimimizer_info": {},
+        "avemotion_format": FORMAT_VERSION,
+        "sha256": {WEIGHTS: digest},
+        **meta,
+    }
+    atomic_write_bytes(root / METADATA, json.dumps(full, indent=2).encode())
+    return root
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse ``metadata.json`` with errors that say which file and what is wrong."""
+    meta_path = Path(path) / METADATA
+    if not Path(path).is_dir():
+        raise ModelFileError(f"model directory not found: {path}")
+    if not meta_path.is_file():
+        raise ModelFileError(f"{meta_path} is missing (a model directory needs metadata.json + weights)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{meta_path} must hold a JSON object, got {type(meta).__name__}")
+    paths = meta.get("model_paths")
+    if paths is not None and (
+        not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths)
+    ):
+        raise ModelFileError(f"{meta_path}: 'model_paths' must be a non-empty list of file names")
+    return meta
+
+
+def _weights_path(root: Path, meta: dict[str, Any]) -> Path:
+    names = meta.get("model_paths") or [WEIGHTS, OPENDR_WEIGHTS]
+    for name in names:
+        candidate = root / Path(name).name  # never follow paths outside the model dir
+        if candidate.is_file():
+            return candidate
+    raise ModelFileError(f"no weights file in {root} (looked for {', '.join(names)})")
+
+
+def load_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Return ``(state_dict, metadata)``; raise ModelFileError on anything missing or corrupt."""
+    root = Path(path)
+    meta = read_metadata(root)
+    weights = _weights_path(root, meta)
+    expected = (meta.get("sha256") or {}).get(weights.name)
+    if expected is not None:
+        actual = sha256_file(weights)
+        if actual != expected:
+            raise ModelFileError(
+                f"{weights} is corrupt or truncated: SHA-256 {actual} does not match metadata {expected}"
+            )
+    try:
+        if weights.suffix == ".safetensors":
+            state = load_file(str(weights))
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        raise ModelFileError(f"cannot read weights {weights}: {exc}") from exc
+    except Exception as exc:  # pickle.UnpicklingError and friends from weights_only loading
+        raise ModelFileError(f"cannot read weights {weights}: {type(exc).__name__}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{weights} does not hold a state_dict of tensors")
+    return state, meta

@@ -1,0 +1,263 @@
+"""AudiovisualEmotionLearner: infer, save/load, corrupt files, resume, download over real HTTP."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch.utils.data import TensorDataset
+
+from avemotion_core import Category
+from avemotion_core.fileio import DownloadError, ModelFileError
+from avemotion_core.learner import AudiovisualEmotionLearner
+
+SIZE = 64  # the backbone is size-agnostic; small frames keep CPU tests fast
+
+
+def _inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 10, 156, generator=g), torch.rand(batch, 3, 15, SIZE, SIZE, generator=g)
+
+
+def _dataset(n: int, num_class: int = 4, seed: int = 0) -> TensorDataset:
+    audio, video = _inputs(n, seed)
+    return TensorDataset(audio, video, torch.arange(n) % num_class)
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    learner = AudiovisualEmotionLearner(fusion="ia", n_workers=0, seed=3)
+    return learner.save(str(tmp_path_factory.mktemp("model") / "ia"))
+
+
+def test_infer_single_and_batch() -> None:
+    learner = AudiovisualEmotionLearner(n_workers=0)
+    audio, video = _inputs(3)
+    one = learner.infer(audio[0], video[0])
+    assert isinstance(one, Category)
+    assert one.description == learner.labels[one.data]
+    assert abs(sum(one.scores.values()) - 1.0) < 1e-5
+    assert one.confidence == max(one.scores.values())
+    batch = learner.infer(audio, video)
+    assert [c.data for c in batch][0] == one.data
+    assert batch[0].confidence == pytest.approx(one.confidence, abs=1e-5)
+    # uint8 video is scaled like float video
+    u8 = (video[0] * 255).round().to(torch.uint8)
+    assert learner.infer(audio[0], u8).confidence == pytest.approx(
+        learner.infer(audio[0], u8.float() / 255).confidence, abs=1e-6
+    )
+    only = learner.infer(audio[0], video[0], mode="onlyaudio")
+    assert only.mode == "onlyaudio"
+    assert learner.infer(audio[0], torch.zeros_like(video[0])).scores == pytest.approx(only.scores, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "audio,video,match",
+    [
+        (torch.randn(10, 156), torch.rand(3, 15, SIZE), "expected audio"),
+        (torch.randn(2, 10, 156), torch.rand(3, 3, 15, SIZE, SIZE), "batch"),
+        (torch.full((10, 156), float("nan")), torch.rand(3, 15, SIZE, SIZE), "NaN"),
+    ],
+)
+def test_infer_rejects_bad_inputs(audio: torch.Tensor, video: torch.Tensor, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        AudiovisualEmotionLearner(n_workers=0).infer(audio, video)
+
+
+def test_bad_constructor_args() -> None:
+    with pytest.raises(ValueError, match="fusion"):
+        AudiovisualEmotionLearner(fusion="xx")
+    with pytest.raises(ValueError, match="mod_drop"):
+        AudiovisualEmotionLearner(mod_drop="sometimes")
+    with pytest.raises(ValueError, match="labels"):
+        AudiovisualEmotionLearner(num_class=3, labels=["a", "b"])
+
+
+@pytest.mark.parametrize("fusion", ["ia", "it", "lt"])
+def test_save_load_identical_logits(tmp_path: Path, fusion: str) -> None:
+    a = AudiovisualEmotionLearner(fusion=fusion, num_class=5, labels=list("abcde"), seed=1)
+    audio, video = _inputs(2)
+    a.save(str(tmp_path / "m"))
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["fusion"] == fusion and meta["num_class"] == 5 and meta["labels"] == list("abcde")
+    assert not list((tmp_path / "m").glob("*.tmp")), "no temp files left behind"
+    b = AudiovisualEmotionLearner(fusion=fusion, num_class=5, seed=2)
+    b.load(str(tmp_path / "m"))
+    assert b.labels == list("abcde")
+    a.model.eval()
+    with torch.inference_mode():
+        assert torch.equal(a.model(audio, video), b.model(audio, video))
+
+
+def test_load_rejects_mismatched_configuration(trained_dir: Path) -> None:
+    with pytest.raises(ModelFileError, match="fusion='ia'"):
+        AudiovisualEmotionLearner(fusion="lt").load(str(trained_dir))
+    with pytest.raises(ModelFileError, match="num_class"):
+        AudiovisualEmotionLearner(num_class=6).load(str(trained_dir))
+
+
+def test_load_detects_corrupt_truncated_and_missing_files(trained_dir: Path, tmp_path: Path) -> None:
+    learner = AudiovisualEmotionLearner()
+    with pytest.raises(ModelFileError, match="not found"):
+        learner.load(str(tmp_path / "nope"))
+
+    bad = tmp_path / "flipped"
+    shutil.copytree(trained_dir, bad)
+    raw = bytearray((bad / "model.safetensors").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (bad / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        learner.load(str(bad))
+
+    # Without a recorded hash the safetensors parser itself must reject truncation.
+    cut = tmp_path / "truncated"
+    shutil.copytree(trained_dir, cut)
+    meta = json.loads((cut / "metadata.json").read_text())
+    del meta["sha256"]
+    (cut / "metadata.json").write_text(json.dumps(meta))
+    data = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelFileError, match="cannot read weights"):
+        learner.load(str(cut))
+
+    broken = tmp_path / "badjson"
+    shutil.copytree(trained_dir, broken)
+    (broken / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        learner.load(str(broken))
+
+    gone = tmp_path / "noweights"
+    shutil.copytree(trained_dir, gone)
+    (gone / "model.safetensors").unlink()
+    with pytest.raises(ModelFileError, match="no weights file"):
+        learner.load(str(gone))
+
+
+def test_load_rejects_pickled_code(tmp_path: Path) -> None:
+    """An OpenDR-layout .pt carrying a pickled object (not tensors) must not be executed."""
+    root = tmp_path / "evil"
+    root.mkdir()
+    (root / "metadata.json").write_text(json.dumps({"model_paths": ["model_weights.pt"]}))
+    torch.save({"x": Path("/etc/passwd")}, root / "model_weights.pt")
+    with pytest.raises(ModelFileError, match="cannot read weights"):
+        AudiovisualEmotionLearner().load(str(root))
+
+
+def test_load_opendr_layout(trained_dir: Path, tmp_path: Path) -> None:
+    """OpenDR saves ``model_weights.pt`` (torch.save state_dict) and metadata without fusion."""
+    src = AudiovisualEmotionLearner()
+    src.load(str(trained_dir))
+    root = tmp_path / "opendr"
+    root.mkdir()
+    torch.save(src.model.state_dict(), root / "model_weights.pt")
+    (root / "metadata.json").write_text(
+        json.dumps({"framework": "pytorch", "model_paths": ["model_weights.pt"], "format": "pt"})
+    )
+    dst = AudiovisualEmotionLearner(seed=9)
+    dst.load(str(root))
+    audio, video = _inputs(1)
+    with torch.inference_mode():
+        assert torch.equal(src.model(audio, video), dst.model(audio, video))
+
+
+def test_fit_logs_checkpoints_and_resumes(tmp_path: Path) -> None:
+    train, val = _dataset(8), _dataset(4, seed=1)
+    kwargs = dict(num_class=4, iters=2, batch_size=4, n_workers=0, lr=0.01, lr_steps=[1], checkpoint_after_iter=1)
+    learner = AudiovisualEmotionLearner(**kwargs)
+    hist = learner.fit(train, val, logging_path=str(tmp_path), silent=True)
+    assert len(hist["train_loss"]) == 2 and len(hist["val_acc"]) == 2
+    assert all(np.isfinite(hist["train_loss"]))
+    ckpts = tmp_path / "checkpoints"
+    assert {p.name for p in ckpts.iterdir()} >= {"last.pt", "best.pt", "epoch_0001.pt", "epoch_0002.pt"}
+    assert list(tmp_path.glob("events.out.tfevents.*")), "TensorBoard event file written"
+
+    resumed = AudiovisualEmotionLearner(**{**kwargs, "iters": 3, "checkpoint_load_iter": 2})
+    hist2 = resumed.fit(train, val, logging_path=str(tmp_path), silent=True)
+    assert hist2["train_loss"][:2] == hist["train_loss"] and len(hist2["train_loss"]) == 3
+    state = torch.load(ckpts / "last.pt", weights_only=True)
+    assert state["epoch"] == 3
+    # lr_steps=[1]: decayed once after epoch 1 and not again on resume
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.001)
+
+    with pytest.raises(ModelFileError, match="checkpoint not found"):
+        AudiovisualEmotionLearner(**{**kwargs, "checkpoint_load_iter": 7}).fit(
+            train, logging_path=str(tmp_path), silent=True
+        )
+
+
+def test_eval_reports_confusion_matrix() -> None:
+    learner = AudiovisualEmotionLearner(num_class=4, n_workers=0, batch_size=3)
+    data = _dataset(8)
+    result = learner.eval(data, silent=True)
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 8 and (cm.sum(1) == 2).all()
+    assert result["acc"] == pytest.approx(np.trace(cm) / 8)
+    assert set(result["per_class_acc"]) == set(learner.labels)
+    noisy1 = learner.eval(data, silent=True, mode="noisyvideo")
+    assert learner.eval(data, silent=True, mode="noisyvideo") == noisy1, "noisy modes are reproducible"
+
+
+# ------------------------------------------------------------------ download over real HTTP
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_opendr_layout(http_root: tuple[Path, str], trained_dir: Path, tmp_path: Path) -> None:
+    www, url = http_root
+    src = AudiovisualEmotionLearner()
+    src.load(str(trained_dir))
+    torch.save(src.model.state_dict(), www / "av_emotion_ia_zerodrop.pt")
+    (www / "av_emotion_ia_zerodrop.json").write_text(json.dumps({"model_paths": ["av_emotion_ia_zerodrop.pt"]}))
+    good = {"model_weights.pt": _sha(www / "av_emotion_ia_zerodrop.pt")}
+
+    dst = AudiovisualEmotionLearner()
+    out = dst.download(str(tmp_path / "dl"), url=url, sha256=good, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "model_weights.pt"]
+    dst.load(str(out))
+
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        dst.download(str(tmp_path / "bad"), url=url, sha256={"model_weights.pt": "0" * 64}, progress=False)
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "staging dirs cleaned up"
+
+    with pytest.raises(DownloadError, match="404"):
+        dst.download(str(tmp_path / "missing"), url=url, model_name="nope", progress=False)
+
+
+def test_download_own_layout_checks_recorded_hash(http_root: tuple[Path, str], trained_dir: Path, tmp_path: Path) -> None:
+    www, url = http_root
+    for f in trained_dir.iterdir():
+        shutil.copy(f, www / f.name)
+    learner = AudiovisualEmotionLearner()
+    learner.load(str(learner.download(str(tmp_path / "ok"), url=url, model_name=None, progress=False)))
+
+    tensors = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    tensors[next(iter(tensors))].add_(1)  # a swapped weights file no longer matches metadata's hash
+    save_file(tensors, str(www / "model.safetensors"))
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        learner.download(str(tmp_path / "tampered"), url=url, model_name=None, progress=False)
+    assert not (tmp_path / "tampered" / "model.safetensors").exists()
