@@ -73,7 +73,11 @@ def download_file(
     """
     digest = hashlib.sha256()
     try:
-        with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+        with (
+            atomic_path(dest) as tmp,
+            urllib.request.urlopen(url, timeout=timeout) as resp,
+            open(tmp, "wb") as out,
+        ):
             total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
             bar = tqdm(
                 total=int(total) if total else None,

@@ -30,7 +30,14 @@ from tqdm import tqdm
 from avemotion_core.category import Category
 from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, download_file
 from avemotion_core.labels import EMOTIONS, MFCC_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW_SECONDS
-from avemotion_core.model import DROPOUT_MODES, EVAL_MODES, FUSIONS, MultiModalCNN, apply_eval_mode, modality_dropout
+from avemotion_core.model import (
+    DROPOUT_MODES,
+    EVAL_MODES,
+    FUSIONS,
+    MultiModalCNN,
+    apply_eval_mode,
+    modality_dropout,
+)
 from avemotion_core.model_files import METADATA, OPENDR_WEIGHTS, load_model_dir, read_metadata, save_model_dir
 
 OPENDR_URL = "ftp://opendrdata.csd.auth.gr/perception/multimodal_human_centric/audiovisual_emotion_learner/"
@@ -101,7 +108,11 @@ class AudiovisualEmotionLearner:
 
     def _check_labels(self, labels: Sequence[str] | None) -> list[str]:
         if labels is None:
-            return list(EMOTIONS) if self.num_class == len(EMOTIONS) else [f"class_{i}" for i in range(self.num_class)]
+            return (
+                list(EMOTIONS)
+                if self.num_class == len(EMOTIONS)
+                else [f"class_{i}" for i in range(self.num_class)]
+            )
         if len(labels) != self.num_class:
             raise ValueError(f"{len(labels)} labels given for num_class={self.num_class}")
         return [str(x) for x in labels]
@@ -252,7 +263,11 @@ class AudiovisualEmotionLearner:
             optimizer.step()
             n = target.numel()
             totals += torch.stack(
-                [loss.detach().double() * n, (logits.argmax(1) == target).sum().double(), totals.new_tensor(n)]
+                [
+                    loss.detach().double() * n,
+                    (logits.argmax(1) == target).sum().double(),
+                    totals.new_tensor(n),
+                ]
             )
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(totals)
@@ -351,7 +366,8 @@ class AudiovisualEmotionLearner:
             a, v = a.unsqueeze(0), v.unsqueeze(0)
         if a.dim() != 3 or v.dim() != 5:
             raise ValueError(
-                f"expected audio (10,156) + video (3,15,H,W), or batches of them; got {tuple(a.shape)} and {tuple(v.shape)}"
+                "expected audio (10,156) + video (3,15,H,W), or batches of them; "
+                f"got {tuple(a.shape)} and {tuple(v.shape)}"
             )
         if a.shape[0] != v.shape[0]:
             raise ValueError(f"audio batch {a.shape[0]} != video batch {v.shape[0]}")
@@ -408,7 +424,11 @@ class AudiovisualEmotionLearner:
         different fusion / number of classes than this learner is configured for.
         """
         state, meta = load_model_dir(path)
-        for key, mine in (("fusion", self.fusion), ("num_class", self.num_class), ("seq_length", self.seq_length)):
+        for key, mine in (
+            ("fusion", self.fusion),
+            ("num_class", self.num_class),
+            ("seq_length", self.seq_length),
+        ):
             if key in meta and meta[key] != mine:
                 raise ModelFileError(
                     f"model in {path} was saved with {key}={meta[key]!r} but this learner has {key}={mine!r}"
@@ -417,8 +437,9 @@ class AudiovisualEmotionLearner:
         missing, unexpected = self._key_diff(state)
         if missing or unexpected:
             raise ModelFileError(
-                f"weights in {path} do not fit MultiModalCNN(fusion={self.fusion!r}, num_class={self.num_class}): "
-                f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+                f"weights in {path} do not fit MultiModalCNN(fusion={self.fusion!r}, "
+                f"num_class={self.num_class}): {len(missing)} missing (e.g. {missing[:3]}), "
+                f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})"
             )
         try:
             self.model.load_state_dict(state, strict=True)
@@ -457,9 +478,14 @@ class AudiovisualEmotionLearner:
         with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.") as staging:
             stage = Path(staging)
             if model_name is not None:
-                download_file(base + f"{model_name}.json", stage / METADATA, expected.get(METADATA), progress=progress)
                 download_file(
-                    base + f"{model_name}.pt", stage / OPENDR_WEIGHTS, expected.get(OPENDR_WEIGHTS), progress=progress
+                    base + f"{model_name}.json", stage / METADATA, expected.get(METADATA), progress=progress
+                )
+                download_file(
+                    base + f"{model_name}.pt",
+                    stage / OPENDR_WEIGHTS,
+                    expected.get(OPENDR_WEIGHTS),
+                    progress=progress,
                 )
                 meta = read_metadata(stage)
                 meta["model_paths"] = [OPENDR_WEIGHTS]
@@ -470,7 +496,12 @@ class AudiovisualEmotionLearner:
                 recorded = meta.get("sha256") or {}
                 for name in meta.get("model_paths") or []:
                     local = Path(name).name
-                    download_file(base + local, stage / local, expected.get(local, recorded.get(local)), progress=progress)
+                    download_file(
+                        base + local,
+                        stage / local,
+                        expected.get(local, recorded.get(local)),
+                        progress=progress,
+                    )
             load_model_dir(stage)  # refuse to install something that does not even parse
             root.mkdir(parents=True, exist_ok=True)
             for item in stage.iterdir():

@@ -26,7 +26,9 @@ OPENDR_WEIGHTS = "model_weights.pt"
 FORMAT_VERSION = 1
 
 
-def save_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+def save_model_dir(
+    path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
     """Write weights then metadata, each atomically; metadata last so a dir is never half-valid."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,9 @@ def test_load_opendr_layout(trained_dir: Path, tmp_path: Path) -> None:
 
 def test_fit_logs_checkpoints_and_resumes(tmp_path: Path) -> None:
     train, val = _dataset(8), _dataset(4, seed=1)
-    kwargs = dict(num_class=4, iters=2, batch_size=4, n_workers=0, lr=0.01, lr_steps=[1], checkpoint_after_iter=1)
+    kwargs = dict(
+        num_class=4, iters=2, batch_size=4, n_workers=0, lr=0.01, lr_steps=[1], checkpoint_after_iter=1
+    )
     learner = AudiovisualEmotionLearner(**kwargs)
     hist = learner.fit(train, val, logging_path=str(tmp_path), silent=True)
     assert len(hist["train_loss"]) == 2 and len(hist["val_acc"]) == 2
@@ -231,7 +233,9 @@ def test_download_opendr_layout(http_root: tuple[Path, str], trained_dir: Path, 
     src = AudiovisualEmotionLearner()
     src.load(str(trained_dir))
     torch.save(src.model.state_dict(), www / "av_emotion_ia_zerodrop.pt")
-    (www / "av_emotion_ia_zerodrop.json").write_text(json.dumps({"model_paths": ["av_emotion_ia_zerodrop.pt"]}))
+    (www / "av_emotion_ia_zerodrop.json").write_text(
+        json.dumps({"model_paths": ["av_emotion_ia_zerodrop.pt"]})
+    )
     good = {"model_weights.pt": _sha(www / "av_emotion_ia_zerodrop.pt")}
 
     dst = AudiovisualEmotionLearner()
@@ -248,7 +252,9 @@ def test_download_opendr_layout(http_root: tuple[Path, str], trained_dir: Path, 
         dst.download(str(tmp_path / "missing"), url=url, model_name="nope", progress=False)
 
 
-def test_download_own_layout_checks_recorded_hash(http_root: tuple[Path, str], trained_dir: Path, tmp_path: Path) -> None:
+def test_download_own_layout_checks_recorded_hash(
+    http_root: tuple[Path, str], trained_dir: Path, tmp_path: Path
+) -> None:
     www, url = http_root
     for f in trained_dir.iterdir():
         shutil.copy(f, www / f.name)
