@@ -140,10 +140,18 @@ class FaceCropper:
     model was trained on crops that include the chin and forehead). ``smoothing`` in [0, 1) is the
     weight of the previous box in an exponential moving average, removing detector jitter that the
     temporal convolutions would otherwise read as motion.
+
+    With ``track=True`` (default), once a face is found the next frame is first searched only in a
+    region twice the face's size around it, rescaled so the face is ~``TRACK_FACE_PX`` pixels: that
+    costs a few milliseconds instead of a full-frame scan, and keeps following the same person.
+    The full frame is scanned again whenever the region yields nothing.
     """
 
+    TRACK_FACE_PX = 40
+    TRACK_REGION = 2.0
+
     def __init__(self, detector: FaceDetector | None = None, size: int = IMAGE_SIZE, margin: float = 0.2,
-                 smoothing: float = 0.5):
+                 smoothing: float = 0.5, track: bool = True):
         if size < 8:
             raise ValueError(f"crop size must be >= 8, got {size}")
         if not 0.0 <= margin <= 2.0:
@@ -154,6 +162,7 @@ class FaceCropper:
         self.size = size
         self.margin = margin
         self.smoothing = smoothing
+        self.track = track
 
     def crop(self, frames: Sequence[np.ndarray] | np.ndarray) -> CropResult:
         images = [as_rgb_uint8(f, f"frame {i}") for i, f in enumerate(frames)]
@@ -177,7 +186,9 @@ class FaceCropper:
         prev: Box | None = None
         h, w = images[0].shape[:2]
         for im in images:
-            faces = self.detector.detect(im)
+            faces = self._detect_near(im, prev) if self.track and prev is not None else []
+            if not faces:
+                faces = self.detector.detect(im)
             if not faces:
                 out.append(None)
                 continue
@@ -189,6 +200,25 @@ class FaceCropper:
             out.append(face)
             prev = face
         return out
+
+    def _detect_near(self, image: np.ndarray, prev: Box) -> list[Box]:
+        """Faces in a rescaled region around ``prev``, in full-frame coordinates."""
+        h, w = image.shape[:2]
+        side = max(prev.width, prev.height)
+        cx, cy = prev.center
+        half = side * self.TRACK_REGION / 2
+        x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+        x1, y1 = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return []
+        scale = min(1.0, self.TRACK_FACE_PX / side)
+        region = image[y0:y1, x0:x1]
+        if scale < 1.0:
+            size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
+            region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+        sx, sy = (x1 - x0) / region.shape[1], (y1 - y0) / region.shape[0]
+        return [Box(x0 + b.x0 * sx, y0 + b.y0 * sy, x0 + b.x1 * sx, y0 + b.y1 * sy, b.score)
+                for b in self.detector.detect(region)]
 
     def _square(self, b: Box, w: int, h: int) -> Box:
         side = max(b.width, b.height) * (1 + 2 * self.margin)

@@ -111,3 +111,27 @@ def test_grayscale_accepted_and_bad_input_rejected():
     with pytest.raises(ValueError):
         FaceCropper(smoothing=1.0)
     assert cropper.crop([]).crops.shape == (0, 32, 32, 3)
+
+
+class RecordingHaar(HaarFaceDetector):
+    """The real Haar detector, remembering the size of every image it was asked to scan."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        self.shapes.append(image.shape)
+        return super().detect(image)
+
+
+def test_tracking_scans_small_regions_and_agrees_with_full_scans():
+    frames = [paste((480, 640), astronaut(300), 20 + 6 * i, 90) for i in range(8)]
+    recorder = RecordingHaar()
+    tracked = FaceCropper(detector=recorder, size=32).crop(frames)
+    full = FaceCropper(size=32, track=False).crop(frames)
+    assert recorder.shapes[0] == (480, 640, 3) and len(recorder.shapes) == len(frames)
+    assert all(max(s[:2]) <= 2 * FaceCropper.TRACK_FACE_PX + 2 for s in recorder.shapes[1:])
+    assert tracked.missing == full.missing == 0
+    for i, (a, b) in enumerate(zip(tracked.boxes, full.boxes, strict=True)):
+        assert a.contains(*face_centre(300, 20 + 6 * i, 90)) and a.iou(b) > 0.6
