@@ -42,6 +42,16 @@ class AVPublisher:
         self.image_pub = node.create_publisher(Image, image_topic, 30)
         self.audio_pub = node.create_publisher(audio_cls, audio_topic, 30)
 
+    def wait_for_subscribers(self, timeout: float) -> bool:
+        """Block until both topics have a matched subscriber (else the first seconds are lost)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.image_pub.get_subscription_count() and self.audio_pub.get_subscription_count():
+                time.sleep(0.3)  # matching is per endpoint pair; let the reverse direction settle
+                return True
+            time.sleep(0.05)
+        return False
+
     def publish_frame(self, stamp: float, rgb: np.ndarray) -> None:
         msg = convert.fill_image(Image(), rgb, self.encoding)
         msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(stamp)
@@ -136,6 +146,7 @@ def face_frames(n: int = 30, size: int = 256) -> list[np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     import rclpy
+    from rclpy.duration import Duration
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=8.0)
@@ -145,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sample-format", default="int16")
     ap.add_argument("--image-topic", default="/camera/image_raw")
     ap.add_argument("--audio-topic", default="/audio")
-    ap.add_argument("--wait", type=float, default=2.0, help="seconds to let DDS discovery finish first")
+    ap.add_argument("--wait", type=float, default=30.0, help="max seconds to wait for subscribers to match")
     args = ap.parse_args(argv)
     raw = convert.RawAudioFormat(args.sample_format, args.rate, 1)
     audio = speech_track(args.seconds, args.rate)
@@ -153,10 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rclpy.init()
     node = rclpy.create_node("av_publisher")
     pub = AVPublisher(node, args.image_topic, args.audio_topic, args.flavour, raw, args.sample_format)
-    time.sleep(args.wait)
+    if not pub.wait_for_subscribers(args.wait):
+        print(f"warning: no subscriber on both topics after {args.wait} s; publishing anyway", flush=True)
     t0 = pub.play(frames, args.fps, audio, args.rate)
     print(f"published {args.seconds} s from t0={t0:.6f}", flush=True)
-    time.sleep(0.5)  # let the last reliable messages be delivered before the writers go away
+    for p in (pub.image_pub, pub.audio_pub):  # deliver the tail before the writers go away
+        p.wait_for_all_acked(Duration(seconds=5))
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

@@ -44,7 +44,7 @@ class NodeConfig:
     output_topic: str = "/emotion"
     diagnostics_topic: str = "/diagnostics"
     qos: str = "sensor_data"
-    qos_depth: int = 10
+    qos_depth: int = 50
     device: str = "cpu"
     num_threads: int = 0
     model_path: str = ""

@@ -238,7 +238,7 @@ def test_raw_audio_flavour_end_to_end(ros_env_raw, model_dir, tmp_path):  # noqa
     prefix = "/raw"
     params = write_params(
         tmp_path, "raw", **topics(prefix), model_path=str(model_dir), image_size=64, qos="reliable",
-        num_threads=1, audio_flavour="raw", raw_audio_format="int16",
+        qos_depth=50, num_threads=1, audio_flavour="raw", raw_audio_format="int16",
         raw_audio_rate=16000, diagnostics_period=0.5,
     )
     log = tmp_path / "node.log"
@@ -249,18 +249,19 @@ def test_raw_audio_flavour_end_to_end(ros_env_raw, model_dir, tmp_path):  # noqa
                           "the node")
         sender = subprocess.run(
             [sys.executable, "-m", "avemotion_ros.av_publisher", "--flavour", "raw", "--seconds", "5",
-             "--image-topic", f"{prefix}/camera", "--audio-topic", f"{prefix}/audio", "--wait", "2"],
+             "--image-topic", f"{prefix}/camera", "--audio-topic", f"{prefix}/audio"],
             env=ros_env_raw, capture_output=True, text=True, timeout=120,
         )
         assert sender.returncode == 0, sender.stderr
         listener.wait_for(lambda: listener.counter("windows") >= 3 and listener.counter("windows_published")
                           + listener.counter("windows_dropped_busy") >= listener.counter("windows"),
-                          60, proc, log, "raw-flavour windows")
+                          60, proc, log, f"raw-flavour windows ({listener.diagnostics})")
     finally:
         code = stop_node(proc)
         listener.close()
     assert code == 0, log.read_text()
-    assert listener.counter("audio_chunks") == 50 and listener.counter("frames") == 150, listener.diagnostics
+    d = json.dumps(listener.diagnostics)
+    assert listener.counter("audio_chunks") == 50 and listener.counter("frames") == 150, d
     assert listener.emotions and all(m.header.frame_id == "audiovisual" for m in listener.emotions)
     for msg in listener.emotions:
         check_classification(msg)
