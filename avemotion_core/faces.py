@@ -183,16 +183,17 @@ class FaceCropper:
     def _track(self, images: list[np.ndarray]) -> list[Box | None]:
         """One (smoothed) face box per frame, or None where nothing was detected."""
         out: list[Box | None] = []
-        prev: Box | None = None
+        prev: Box | None = None  # smoothed: what the crops follow
+        seen: Box | None = None  # raw: where to search next (the smoothed box lags a moving face)
         h, w = images[0].shape[:2]
         for im in images:
-            faces = self._detect_near(im, prev) if self.track and prev is not None else []
+            faces = self._detect_near(im, seen) if self.track and seen is not None else []
             if not faces:
                 faces = self.detector.detect(im)
             if not faces:
                 out.append(None)
                 continue
-            face = _pick(faces, prev, w, h)
+            face = seen = _pick(faces, prev, w, h)
             if prev is not None and face.iou(prev) > 0.0:
                 a = self.smoothing
                 face = Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
