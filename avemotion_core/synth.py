@@ -107,15 +107,17 @@ class Look:
     mouth_asym: float  # one corner raised (disgust)
 
 
+# espeak-ng's -p saturates near 75-80 Hz for the male voices, so the scale is centred above 50
+# and sad speech is lowered further with sox.
 PROSODY: dict[str, Prosody] = {
-    "neutral": Prosody(50, 165, 100),
-    "calm": Prosody(40, 135, 80),
-    "happy": Prosody(72, 190, 130),
-    "sad": Prosody(22, 115, 65),
-    "angry": Prosody(45, 205, 185, ("overdrive", "6")),
-    "fearful": Prosody(82, 215, 105, ("tremolo", "7", "55")),
-    "disgust": Prosody(32, 140, 110, ("lowpass", "2500")),
-    "surprised": Prosody(90, 175, 150, ("bend", "0.9,400,0.5")),
+    "neutral": Prosody(58, 165, 100),
+    "calm": Prosody(48, 135, 80),
+    "happy": Prosody(78, 190, 130),
+    "sad": Prosody(30, 115, 65, ("pitch", "-200")),
+    "angry": Prosody(52, 205, 185, ("overdrive", "6")),
+    "fearful": Prosody(86, 215, 105, ("tremolo", "7", "55")),
+    "disgust": Prosody(40, 140, 110, ("lowpass", "2500")),
+    "surprised": Prosody(96, 175, 150, ("bend", "0.9,400,0.5")),
 }
 
 LOOK: dict[str, Look] = {
@@ -232,7 +234,7 @@ def synth_speech(clip: ClipSpec, rng: np.random.Generator, duration: float, onse
     def scaled(value: float, neutral: float) -> float:
         return neutral + gain * (value - neutral)
 
-    pitch = int(np.clip(scaled(p.pitch, base.pitch) + actor_pitch + rng.uniform(-4, 4), 0, 99))
+    pitch = int(np.clip(scaled(p.pitch, base.pitch) + actor_pitch + rng.uniform(-3, 3), 0, 99))
     speed = int(np.clip(scaled(p.speed, base.speed) * rng.uniform(0.95, 1.05), 80, 400))
     amp = int(np.clip(scaled(p.amplitude, base.amplitude) * rng.uniform(0.92, 1.08), 10, 200))
     with tempfile.TemporaryDirectory(prefix="avemotion_synth_") as tmp:
