@@ -1,0 +1,60 @@
+"""``avemotion``: the offline command-line tool (generate, preprocess, train, eval, infer, export,
+bag-from-clip, replay).
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
+heavy imports (torch, rosbags) happen inside ``run`` so ``--help`` answers instantly. Expected
+failures print one line and exit 1 (2 for a wrong command line); only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from avemotion_core.cli import bag, evaluate, export, generate, infer, preprocess, replay, train
+from avemotion_core.cli.common import CliError
+
+SUBCOMMANDS = (generate, preprocess, train, evaluate, infer, export, bag, replay)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(prog="avemotion", description="Audiovisual emotion recognition tools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parsers = {}
+    for module in SUBCOMMANDS:
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+        parsers[p.prog.split()[-1]] = p
+    return parser, parsers
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Library exceptions that describe bad input, not bugs (imported lazily: they pull in torch)."""
+    from avemotion_core.dataset import DatasetError
+    from avemotion_core.fileio import DownloadError, ModelFileError
+    from avemotion_core.synth import SynthError
+
+    return (CliError, DatasetError, ModelFileError, DownloadError, SynthError, ValueError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, parsers = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "config", None) is not None:
+            from avemotion_core.cli.common import apply_config
+
+            command = args.command
+            args = apply_config(parsers[command], args, argv[argv.index(command) + 1 :])
+            args.command = command
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"avemotion {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _expected_errors() as exc:
+        code = getattr(exc, "exit_code", 1)
+        msg = str(exc) or type(exc).__name__
+        print(f"avemotion {args.command}: error: {msg}", file=sys.stderr)
+        return code

@@ -1,0 +1,112 @@
+"""``avemotion eval``: accuracy of a model on a dataset split in all five eval modes.
+
+Writes, for the ``--mode`` of interest, per-class accuracy and the confusion matrix (CSV + a PNG
+heat map), and a table of loss/accuracy per eval mode; ``--json`` prints everything for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from avemotion_core.cli.common import add_device, load_learner, positive_int, write_csv, write_json
+from avemotion_core.cli.confusion_png import confusion_rows, save_confusion_png
+from avemotion_core.cli.data_args import add_dataset_args
+from avemotion_core.cli.train import EVAL_MODES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "eval",
+        help="accuracy, per-class accuracy and confusion matrix of a model",
+        description="Evaluate a model directory on one split of a RAVDESS-layout dataset "
+        "in every eval mode (missing features are computed first).",
+    )
+    add_dataset_args(p)
+    p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
+    p.add_argument(
+        "--subset",
+        choices=("test", "val", "train", "all"),
+        default="test",
+        help="which split to evaluate (default test)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=EVAL_MODES,
+        default="audiovisual",
+        help="mode whose per-class accuracy and confusion matrix are reported",
+    )
+    p.add_argument(
+        "--out-dir", default=None, help="write metrics.json, confusion_MODE.csv and confusion_MODE.png here"
+    )
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    add_device(p)
+    return p
+
+
+def _subset(args: argparse.Namespace):
+    from torch.utils.data import ConcatDataset
+
+    from avemotion_core.cli.common import CliError
+    from avemotion_core.cli.data_args import load_datasets
+
+    train, val, test = load_datasets(args, preprocess=True)
+    if args.subset == "all":
+        for part in (train, val, test):
+            part.augment = False  # evaluation must see the clips as they are
+        data = ConcatDataset([d for d in (train, val, test) if len(d)])
+    else:
+        data = {"train": train, "val": val, "test": test}[args.subset]
+        data.augment = False
+    if len(data) == 0:
+        raise CliError(f"the {args.subset} split is empty; choose another --subset or more actors")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    learner = load_learner(args.model, args.device)
+    learner.batch_size = args.batch_size
+    data = _subset(args)
+    results = {
+        mode: learner.eval(data, silent=args.no_progress or args.json, verbose=False, mode=mode)
+        for mode in EVAL_MODES
+    }
+    main = results[args.mode]
+    report = {
+        "model": str(args.model or "default"),
+        "subset": args.subset,
+        "n_clips": len(data),
+        "mode": args.mode,
+        "labels": main["labels"],
+        "acc": main["acc"],
+        "per_class_acc": main["per_class_acc"],
+        "confusion_matrix": main["confusion_matrix"],
+        "modes": {m: {"acc": r["acc"], "cross_entropy": r["cross_entropy"]} for m, r in results.items()},
+    }
+    if args.out_dir:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "metrics.json", report)
+        header, rows = confusion_rows(main["confusion_matrix"], main["labels"])
+        write_csv(out / f"confusion_{args.mode}.csv", header, rows)
+        save_confusion_png(
+            out / f"confusion_{args.mode}.png",
+            main["confusion_matrix"],
+            main["labels"],
+            f"{args.subset} {args.mode} acc {main['acc']:.3f} (n={len(data)})",
+        )
+    if args.json:
+        write_json("-", report)
+        return 0
+    print(f"{args.subset}: {len(data)} clips")
+    print(f"{'mode':<12} {'acc':>7} {'loss':>8}")
+    for mode, r in results.items():
+        print(f"{mode:<12} {r['acc']:>7.4f} {r['cross_entropy']:>8.4f}")
+    print(f"per-class accuracy ({args.mode}):")
+    for label, acc in main["per_class_acc"].items():
+        print(f"  {label:<12} {'n/a' if math.isnan(acc) else f'{acc:.4f}':>7}")
+    if args.out_dir:
+        print(f"wrote metrics.json, confusion_{args.mode}.csv/.png to {args.out_dir}")
+    return 0

@@ -1,0 +1,148 @@
+"""``avemotion export``: TorchScript and ONNX copies of a model, checked against PyTorch.
+
+Why: deployments without the Python model code (C++, onnxruntime, TensorRT) need a frozen graph.
+Each export is run on fresh random inputs and compared with the eager model; an export whose
+outputs differ by more than ``--tolerance`` is deleted and the command fails. Next to the graphs,
+``export.json`` records labels, input shapes and the measured differences (the exported graphs
+output logits; apply softmax for probabilities).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from avemotion_core.cli.common import CliError, UsageError, add_device, image_size, load_learner, write_json
+
+TORCHSCRIPT = "model.torchscript.pt"
+ONNX = "model.onnx"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "export",
+        help="export a model to TorchScript and/or ONNX (with a parity check)",
+        description="Trace the model to TorchScript and export it to ONNX, then check that "
+        "each export reproduces the PyTorch logits.",
+    )
+    p.add_argument("out_dir", help="output folder (model.torchscript.pt, model.onnx, export.json)")
+    p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
+    p.add_argument("--format", choices=("torchscript", "onnx", "both"), default="both")
+    p.add_argument(
+        "--image-size", type=image_size, default=224, help="face crop size the export is traced at"
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=1e-4, help="max |logit difference| allowed (default 1e-4)"
+    )
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    add_device(p)
+    return p
+
+
+def _inputs(learner, batch: int, size: int, seed: int):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    audio = torch.randn(batch, 10, 156, generator=g)
+    video = torch.rand(batch, 3, learner.seq_length, size, size, generator=g)
+    return audio.to(learner.device), video.to(learner.device)
+
+
+def export_torchscript(learner, path: Path, size: int) -> float:
+    """Trace, save atomically, reload from disk and return max |Δ| against eager on new inputs."""
+    import torch
+
+    from avemotion_core.fileio import atomic_path
+
+    model = learner.model.eval()
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False)
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp))
+        loaded = torch.jit.load(str(path), map_location=learner.device).eval()
+        a, v = _inputs(learner, 2, size, 1)  # another batch size: the trace must not bake it in
+        return float((loaded(a, v) - model(a, v)).abs().max())
+
+
+def export_onnx(learner, path: Path, size: int, opset: int) -> float:
+    """Export with a dynamic batch axis, then run it in onnxruntime and return max |Δ|."""
+    import torch
+
+    from avemotion_core.fileio import atomic_path
+
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise CliError(
+            "ONNX export needs the onnx and onnxruntime packages (pip install -r "
+            "requirements-dev.txt), or use --format torchscript"
+        ) from exc
+    model = learner.model.eval().cpu()
+    example = tuple(x.cpu() for x in _inputs(learner, 1, size, 0))
+    try:
+        with atomic_path(path) as tmp, torch.no_grad():
+            torch.onnx.export(
+                model,
+                example,
+                str(tmp),
+                input_names=["audio", "video"],
+                output_names=["logits"],
+                dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+    finally:
+        model.to(learner.device)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    a, v = (x.cpu() for x in _inputs(learner, 2, size, 1))
+    (out,) = session.run(["logits"], {"audio": a.numpy(), "video": v.numpy()})
+    with torch.no_grad():
+        ref = model.cpu()(a, v).numpy()
+    model.to(learner.device)
+    return float(abs(out - ref).max())
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tolerance <= 0:
+        raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
+    learner = load_learner(args.model, args.device)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "labels": list(learner.labels),
+        "fusion": learner.fusion,
+        "inputs": {
+            "audio": ["batch", 10, 156],
+            "video": ["batch", 3, learner.seq_length, args.image_size, args.image_size],
+        },
+        "output": "logits (batch, num_class); softmax gives the class probabilities",
+        "video_range": "float32 in [0, 1], RGB",
+        "max_abs_diff": {},
+        "tolerance": args.tolerance,
+    }
+    jobs = []
+    if args.format in ("torchscript", "both"):
+        jobs.append(
+            ("torchscript", out / TORCHSCRIPT, lambda p: export_torchscript(learner, p, args.image_size))
+        )
+    if args.format in ("onnx", "both"):
+        jobs.append(("onnx", out / ONNX, lambda p: export_onnx(learner, p, args.image_size, args.opset)))
+    failures = []
+    for name, path, job in jobs:
+        diff = job(path)
+        report["max_abs_diff"][name] = diff
+        ok = diff <= args.tolerance
+        print(f"{name}: {path}  max |delta| vs PyTorch = {diff:.3g} ({'ok' if ok else 'FAIL'})")
+        if not ok:
+            path.unlink(missing_ok=True)  # never leave an export that gives different answers
+            failures.append(f"{name} max |delta| {diff:.3g} > {args.tolerance}")
+    meta = Path(args.model) / "metadata.json" if args.model else None
+    if meta is not None and meta.is_file():
+        shutil.copyfile(meta, out / "metadata.json")  # labels/fusion travel with the graphs
+    write_json(out / "export.json", report)
+    if failures:
+        raise CliError("; ".join(failures))
+    print(json.dumps(report["max_abs_diff"]))
+    return 0

@@ -1,0 +1,399 @@
+"""``avemotion replay``: run a recorded rosbag2 through the node's exact processing, offline.
+
+Messages are decoded by ``avemotion_ros.convert`` (the node's decoders), aligned by
+``avemotion_core.streaming.StreamWindower`` configured from the node's own parameter defaults
+(``avemotion_ros.params.NodeConfig``), turned into features by ``StreamWindow.build`` (the one
+``build_window`` path) and classified by ``learner.infer`` in the window's eval mode -- so what
+replay reports is what the robot would have published. One deliberate difference: the node keeps
+only the newest window when inference falls behind (latest wins); replay classifies every window.
+
+Outputs: per-window predictions (CSV/JSON), processing latency per window (p50/p95), the
+decoder/windower counters and, given a labels CSV of time ranges, accuracy + confusion matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avemotion_core.cli.bag import AUDIO_TYPES, IMAGE_TYPES, typestore
+from avemotion_core.cli.common import (
+    CliError,
+    UsageError,
+    add_device,
+    existing_path,
+    image_size,
+    load_learner,
+    write_csv,
+    write_json,
+)
+from avemotion_core.cli.confusion_png import confusion_rows, save_confusion_png
+
+
+@dataclass(frozen=True)
+class LabelRange:
+    start: float
+    end: float
+    label: str
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "replay",
+        help="run a rosbag2 recording through the node's pipeline and score it",
+        description="Replay camera + audio topics of a rosbag2 (mcap or sqlite3) through the same "
+        "decoding, windowing, face cropping and inference as emotion_node.",
+    )
+    p.add_argument("bag", help="rosbag2 directory (or its .mcap/.db3 file's folder)")
+    p.add_argument(
+        "--image-topic",
+        default=None,
+        help="sensor_msgs/Image or CompressedImage topic (default: the only one in the bag)",
+    )
+    p.add_argument(
+        "--audio-topic", default=None, help="audio_common_msgs topic (default: the only one in the bag)"
+    )
+    p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="CSV with columns start,end,label (seconds from the bag start; label = emotion)",
+    )
+    p.add_argument("--image-size", type=image_size, default=None, help="face crop size (node default 224)")
+    p.add_argument(
+        "--face-detector",
+        choices=("haar", "none"),
+        default=None,
+        help="'none' for topics already showing a cropped face (node default haar)",
+    )
+    p.add_argument("--hop", type=float, default=None, help="seconds between windows (node default 0.5)")
+    p.add_argument(
+        "--raw-audio-format", default=None, help="raw audio flavour: sample format (node default int16)"
+    )
+    p.add_argument(
+        "--raw-audio-rate", type=int, default=None, help="raw audio flavour: rate (node default 16000)"
+    )
+    p.add_argument(
+        "--raw-audio-channels", type=int, default=None, help="raw audio flavour: channels (default 1)"
+    )
+    p.add_argument("--csv", default=None, metavar="PATH", help="per-window predictions as CSV ('-' = stdout)")
+    p.add_argument("--json", default=None, metavar="PATH", help="windows + summary as JSON ('-' = stdout)")
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="write windows.csv, summary.json and, with --labels, confusion.csv/.png here",
+    )
+    add_device(p)
+    return p
+
+
+def read_labels(path: Path) -> list[LabelRange]:
+    """Time ranges from a CSV with a header naming ``start``, ``end`` and ``label`` (or ``emotion``)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"cannot read labels {path}: {exc}") from exc
+    if not rows:
+        raise UsageError(f"labels {path} has no rows (expected a header start,end,label and ranges)")
+    key = "label" if "label" in rows[0] else "emotion"
+    if not {"start", "end", key} <= set(rows[0]):
+        raise UsageError(f"labels {path} needs columns start,end,label; found {list(rows[0])}")
+    ranges = []
+    for n, row in enumerate(rows, start=2):
+        try:
+            start, end = float(row["start"]), float(row["end"])
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"labels {path} line {n}: start/end must be numbers ({exc})") from exc
+        if not np.isfinite([start, end]).all() or end <= start:
+            raise UsageError(f"labels {path} line {n}: need start < end, got {start}, {end}")
+        ranges.append(LabelRange(start, end, str(row[key]).strip()))
+    return ranges
+
+
+def label_at(ranges: list[LabelRange], t: float) -> str | None:
+    """The label whose range contains ``t`` (a window's centre), if any."""
+    for r in ranges:
+        if r.start <= t < r.end:
+            return r.label
+    return None
+
+
+def _pick_topic(reader, wanted: str | None, types: tuple[str, ...], what: str) -> tuple[str, str] | None:
+    """(topic, msgtype) for ``what``; None when the bag has no such topic and none was asked for."""
+    topics = {c.topic: c.msgtype for c in reader.connections}
+    listing = ", ".join(f"{t} [{m}]" for t, m in sorted(topics.items())) or "none"
+    if wanted is not None:
+        if wanted not in topics:
+            raise UsageError(f"{what} topic {wanted!r} is not in the bag; topics: {listing}")
+        if topics[wanted] not in types:
+            raise UsageError(
+                f"{what} topic {wanted} has type {topics[wanted]}, which replay cannot decode; "
+                f"supported: {', '.join(types)}"
+            )
+        return wanted, topics[wanted]
+    matches = sorted((t, m) for t, m in topics.items() if m in types)
+    if len(matches) > 1:
+        names = ", ".join(t for t, _ in matches)
+        raise UsageError(f"several {what} topics ({names}); choose one with --{what}-topic")
+    return matches[0] if matches else None
+
+
+def _node_config(args: argparse.Namespace, image_topic: str | None, audio: tuple[str, str] | None):
+    """The node's parameters (its defaults + the replay's options), validated by the node's code."""
+    from avemotion_ros.params import ConfigError, NodeConfig
+
+    values: dict = {}
+    for name in ("image_size", "face_detector", "raw_audio_format", "raw_audio_rate", "raw_audio_channels"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.hop is not None:
+        values["hop_seconds"] = args.hop
+    if audio is not None:
+        values["audio_flavour"], values["audio_stamped"] = AUDIO_TYPES[audio[1]]
+    values["image_topic"] = image_topic or ""
+    values["audio_topic"] = audio[0] if audio else ""
+    try:
+        return NodeConfig.from_values(values)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+class NoFaceDetector:
+    """As the node's ``face_detector: none``: every frame is centre-cropped."""
+
+    def detect(self, image: np.ndarray) -> list:
+        return []
+
+
+def replay(args: argparse.Namespace) -> dict:
+    """Run the bag and return ``{"windows": [...], "summary": {...}}``."""
+    import cv2
+    from rosbags.rosbag2 import Reader
+    from rosbags.rosbag2.errors import ReaderError
+
+    from avemotion_core.faces import FaceCropper
+    from avemotion_core.streaming import StreamWindower
+    from avemotion_ros import convert
+
+    bag_path = existing_path(args.bag, "bag")
+    ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None
+    try:
+        reader = Reader(bag_path)
+        reader.open()
+    except ReaderError as exc:
+        raise CliError(f"cannot open rosbag2 {bag_path}: {exc}") from exc
+    try:
+        image = _pick_topic(reader, args.image_topic, IMAGE_TYPES, "image")
+        audio = _pick_topic(reader, args.audio_topic, tuple(AUDIO_TYPES), "audio")
+        if image is None and audio is None:
+            listing = ", ".join(f"{c.topic} [{c.msgtype}]" for c in reader.connections) or "none"
+            raise UsageError(f"no camera or audio topic in {bag_path}; topics: {listing}")
+        cfg = _node_config(args, image[0] if image else None, audio)
+        store = typestore(cfg.audio_flavour)
+        learner = load_learner(args.model, args.device)
+        cropper = FaceCropper(
+            detector=NoFaceDetector() if cfg.face_detector == "none" else None, size=cfg.image_size
+        )
+        windower = StreamWindower(cfg.stream_config())
+        raw_format = cfg.raw_format()
+        wanted = [c for c in reader.connections if c.topic in {t for t, _ in (image, audio) if t}]
+        bag_start = reader.start_time * 1e-9
+        counts: Counter[str] = Counter()
+        rows: list[dict] = []
+        latencies: list[float] = []
+        t_run = time.perf_counter()
+        for conn, log_ns, raw in reader.messages(connections=wanted):
+            is_image = image is not None and conn.topic == image[0]
+            kind = "image" if is_image else "audio"
+            try:
+                msg = store.deserialize_cdr(raw, conn.msgtype)
+            except Exception:  # noqa: BLE001 - any corrupt payload is one dropped message
+                counts[f"malformed_{kind}_deserialize"] += 1
+                continue
+            counts[f"{kind}_messages"] += 1
+            try:
+                if is_image:  # the node's _on_frame
+                    stamp = convert.stamp_seconds(msg.header)
+                    decode = (
+                        convert.compressed_to_rgb
+                        if conn.msgtype.endswith("CompressedImage")
+                        else convert.image_to_rgb
+                    )
+                    rgb = decode(msg)
+                    side = max(rgb.shape[:2])
+                    if side > cfg.max_frame_side:
+                        scale = cfg.max_frame_side / side
+                        rgb = cv2.resize(
+                            rgb,
+                            (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
+                            interpolation=cv2.INTER_AREA,
+                        )
+                    windower.add_frame(stamp, rgb)
+                else:  # the node's _on_audio; unstamped audio ended when it was logged
+                    if cfg.audio_flavour == "modern":
+                        samples, rate = convert.audio_to_mono(msg)
+                    else:
+                        samples, rate = convert.raw_audio_to_mono(msg, raw_format)
+                    stamp = (
+                        convert.stamp_seconds(msg.header)
+                        if cfg.audio_stamped
+                        else log_ns * 1e-9 - len(samples) / rate
+                    )
+                    windower.add_audio(stamp, samples, rate)
+            except convert.ConversionError as exc:
+                counts[f"malformed_{kind}_{exc.reason}"] += 1
+                continue
+            for win in windower.poll():  # the node's _infer_and_publish
+                t0 = time.perf_counter()
+                built = win.build(cropper=cropper, image_size=cfg.image_size)
+                a, v = built.to_tensors()
+                cat = learner.infer(a, v, mode=win.mode)
+                ms = (time.perf_counter() - t0) * 1e3
+                latencies.append(ms)
+                centre = (win.start + win.end) / 2 - bag_start
+                truth = label_at(ranges, centre) if ranges is not None else None
+                rows.append(
+                    {
+                        "window": len(rows),
+                        "start": round(win.start - bag_start, 4),
+                        "end": round(win.end - bag_start, 4),
+                        "stamp_end": round(win.end, 6),
+                        "mode": win.mode,
+                        "label": cat.description,
+                        "confidence": cat.confidence,
+                        "true_label": truth or "",
+                        "faces_missing": built.faces_missing,
+                        "audio_coverage": round(win.audio_coverage, 4),
+                        "frame_coverage": round(win.frame_coverage, 4),
+                        "latency_ms": round(ms, 3),
+                        "scores": cat.scores,
+                    }
+                )
+    finally:
+        reader.close()
+    if not counts.get("image_messages") and not counts.get("audio_messages"):
+        raise CliError(f"the bag {bag_path} has no messages on the selected topics")
+    summary = {
+        "bag": str(bag_path),
+        "image_topic": image[0] if image else None,
+        "audio_topic": audio[0] if audio else None,
+        "windows": len(rows),
+        "bag_seconds": reader.duration * 1e-9,
+        "wall_seconds": time.perf_counter() - t_run,
+        "latency_ms": _percentiles(latencies),
+        "modes": dict(Counter(r["mode"] for r in rows)),
+        "counters": {**{k: int(v) for k, v in windower.stats.items()}, **dict(counts)},
+    }
+    if ranges is not None:
+        summary["scoring"] = _score(rows, list(learner.labels))
+    return {"windows": rows, "summary": summary}
+
+
+def _percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p95": None, "max": None, "mean": None}
+    arr = np.asarray(values)
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "max": float(arr.max()),
+        "mean": float(arr.mean()),
+    }
+
+
+def _score(rows: list[dict], labels: list[str]) -> dict:
+    """Accuracy and confusion over windows whose centre lies in a labelled range."""
+    scored = [r for r in rows if r["true_label"]]
+    unknown = sorted({r["true_label"] for r in scored} - set(labels))
+    if unknown:
+        raise UsageError(f"labels file uses {unknown}, which the model does not know ({', '.join(labels)})")
+    index = {name: i for i, name in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), np.int64)
+    for r in scored:
+        matrix[index[r["true_label"]], index[r["label"]]] += 1
+    correct = int(np.trace(matrix))
+    return {
+        "labelled_windows": len(scored),
+        "unlabelled_windows": len(rows) - len(scored),
+        "acc": correct / len(scored) if scored else None,
+        "labels": labels,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+CSV_FIELDS = (
+    "window",
+    "start",
+    "end",
+    "stamp_end",
+    "mode",
+    "label",
+    "confidence",
+    "true_label",
+    "faces_missing",
+    "audio_coverage",
+    "frame_coverage",
+    "latency_ms",
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.hop is not None and args.hop <= 0:
+        raise UsageError(f"--hop must be > 0, got {args.hop}")
+    result = replay(args)
+    rows, summary = result["windows"], result["summary"]
+    table = [[r[k] for k in CSV_FIELDS] for r in rows]
+    if args.csv:
+        write_csv(args.csv, CSV_FIELDS, table)
+    if args.json:
+        write_json(args.json, result)
+    if args.out_dir:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "windows.csv", CSV_FIELDS, table)
+        write_json(out / "summary.json", summary)
+        if "scoring" in summary:
+            sc = summary["scoring"]
+            header, crow = confusion_rows(sc["confusion_matrix"], sc["labels"])
+            write_csv(out / "confusion.csv", header, crow)
+            acc = "n/a" if sc["acc"] is None else f"{sc['acc']:.3f}"
+            save_confusion_png(
+                out / "confusion.png",
+                sc["confusion_matrix"],
+                sc["labels"],
+                f"replay acc {acc} (n={sc['labelled_windows']})",
+            )
+    if "-" not in (args.csv, args.json):
+        lat = summary["latency_ms"]
+        print(
+            f"{summary['windows']} windows from {summary['bag_seconds']:.1f} s of bag "
+            f"in {summary['wall_seconds']:.1f} s; modes {summary['modes']}"
+        )
+        if lat["p50"] is not None:
+            print(
+                f"latency per window: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
+                f"max {lat['max']:.1f} ms"
+            )
+        dropped = {k: v for k, v in summary["counters"].items() if "dropped" in k or "malformed" in k}
+        if dropped:
+            print(f"dropped: {dropped}")
+        if "scoring" in summary:
+            sc = summary["scoring"]
+            acc = "n/a" if sc["acc"] is None else f"{sc['acc']:.4f}"
+            print(
+                f"accuracy {acc} over {sc['labelled_windows']} labelled windows "
+                f"({sc['unlabelled_windows']} unlabelled)"
+            )
+    if not rows:
+        raise CliError(
+            "no window was produced (the bag is shorter than one window, or every message was "
+            "dropped: see the counters above)"
+        )
+    return 0
