@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -301,7 +302,7 @@ class AudiovisualEmotionDataset(Dataset):
         try:
             with np.load(self.files[index]) as data:
                 mfcc, frames = data["mfcc"], data["frames"]
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DatasetError(f"cache file {self.files[index]} is unreadable ({exc}); "
                                "delete it and preprocess again") from exc
         if self.augment:
