@@ -3,8 +3,9 @@
 Paths compared (one 3.6 s window = MFCC (10, 156) + 15 RGB frames 224x224):
   eager   model.eval() under torch.no_grad, contiguous (NCHW) tensors — how OpenDR runs it;
   im+cl   torch.inference_mode + channels_last weights/activations;
-  ts      torch.jit.trace + torch.jit.freeze (conv-BN folding), run under inference_mode.
-Usage: python bench/model_forward.py [--threads 2] [--repeats 5] [--batches 1 8] [--fusions ia it lt]
+  ts      torch.jit.trace + torch.jit.freeze (conv-BN folding) of the eager model, under inference_mode;
+  ts+cl   the same, traced from the channels_last model (what an exporter should do).
+Usage: python bench/model_forward.py [--threads 2] [--repeats 3] [--batches 1 8] [--fusions ia it lt]
 """
 
 import argparse
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 from avemotion_core.labels import IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SEQ_LENGTH  # noqa: E402
 from avemotion_core.model import FUSIONS, MultiModalCNN  # noqa: E402
 
-PATHS = ("eager", "im+cl", "ts")
+PATHS = ("eager", "im+cl", "ts", "ts+cl")
 
 
 def cpu_model() -> str:
@@ -84,6 +85,7 @@ def build_paths(fusion: str) -> dict[str, Callable[[torch.Tensor, torch.Tensor],
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # trace/freeze deprecation notices
         traced = torch.jit.freeze(torch.jit.trace(eager, inputs(1), check_trace=False))
+        traced_cl = torch.jit.freeze(torch.jit.trace(fast, inputs(1), check_trace=False))
 
     def run_eager(a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -97,7 +99,11 @@ def build_paths(fusion: str) -> dict[str, Callable[[torch.Tensor, torch.Tensor],
         with torch.inference_mode():
             return traced(a, v)
 
-    return {"eager": run_eager, "im+cl": run_fast, "ts": run_traced}
+    def run_traced_cl(a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return traced_cl(a, v)
+
+    return {"eager": run_eager, "im+cl": run_fast, "ts": run_traced, "ts+cl": run_traced_cl}
 
 
 def main() -> None:
@@ -105,7 +111,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes (windows)")
     parser.add_argument("--fusions", nargs="+", default=list(FUSIONS), choices=FUSIONS)
     args = parser.parse_args()
@@ -121,7 +127,8 @@ def main() -> None:
     header = (
         f"{'fusion':<6} {'params':>10} {'GFLOP/win':>9} {'batch':>5} "
         + " ".join(f"{p + ' ms':>10}" for p in PATHS)
-        + f" {'im+cl x':>8} {'ts x':>6} "
+        + "".join(f" {p + ' x':>8}" for p in PATHS[1:])
+        + " "
         + " ".join(f"{p + ' GFLOP/s':>14}" for p in PATHS)
     )
     print(header)
@@ -140,7 +147,8 @@ def main() -> None:
             print(
                 f"{fusion:<6} {params:>10,} {flops / 1e9:>9.3f} {batch:>5} "
                 + " ".join(f"{ms[p]:>10.1f}" for p in PATHS)
-                + f" {ms['eager'] / ms['im+cl']:>8.2f} {ms['eager'] / ms['ts']:>6.2f} "
+                + "".join(f" {ms['eager'] / ms[p]:>8.2f}" for p in PATHS[1:])
+                + " "
                 + rates,
                 flush=True,
             )
