@@ -52,8 +52,9 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode any audio file or container's first audio stream to float32 mono at ``sr`` Hz.
 
     wav/flac/ogg go through soundfile (exact, fast); anything libsndfile rejects (mp4, m4a, mkv, ...)
-    is decoded with PyAV, aligned so that sample 0 corresponds to container time 0 (AAC priming and
-    streams starting late would otherwise shift audio against the video frames).
+    is decoded with PyAV, aligned so that sample 0 is the instant of the container's first video
+    frame (AAC priming and streams starting at different times would otherwise shift audio against
+    the video frames).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -89,17 +90,27 @@ def _decode_with_av(path: str) -> tuple[np.ndarray, int]:
                 chunks.append(_frame_to_array(frame))
         except av.error.FFmpegError as e:
             raise AudioError(f"cannot decode audio of {path}: {e}") from e
-        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        start = _time_origin(container)
     if not chunks:
         raise AudioError(f"{path}: audio stream has zero samples")
     data = np.concatenate(chunks, axis=0)
-    # Shift so that sample 0 is at the container's time origin, as the video frames are.
+    # Shift so that sample 0 is at the time origin of the video frames (see _time_origin).
     offset = int(round(((first_time or 0.0) - start) * rate))
     if offset > 0:
         data = np.concatenate([np.zeros((offset, data.shape[1]), np.float32), data])
     elif offset < 0:
         data = data[-offset:]
     return data, int(rate)
+
+
+def _time_origin(container: av.container.InputContainer) -> float:
+    """Seconds that count as t=0: the first video frame when there is video (frame indices of
+    ``video.read_frames`` count from there), else the container's start."""
+    if container.streams.video:
+        video = container.streams.video[0]
+        if video.start_time is not None:
+            return float(video.start_time * video.time_base)
+    return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 
 def _frame_to_array(frame: av.AudioFrame) -> np.ndarray:

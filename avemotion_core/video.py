@@ -111,34 +111,43 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> list[np.ndar
         raise ValueError(f"frame indices must be sorted, got {wanted}")
     if not wanted:
         return []
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = _stream_fps(stream)
-        frames = _decode_from(container, stream, fps, wanted, seek=wanted[0] > 0)
-        if frames is None:  # the seek landed after the first wanted frame: decode from the start
-            container.seek(0, backward=True, any_frame=False, stream=stream)
-            frames = _decode_from(container, stream, fps, wanted, seek=False) or []
+    frames = None
+    if wanted[0] > 0:
+        with _open(path) as container:
+            frames = _decode_from(container, wanted, seek=True)
+    if frames is None:  # no seek needed, the file cannot seek, or the seek landed too late
+        with _open(path) as container:
+            frames = _decode_from(container, wanted, seek=False) or []
     if not frames and wanted[0] == 0:
         raise VideoError(f"{os.fspath(path)} has zero decodable video frames")
     return frames
 
 
-def _decode_from(container, stream, fps: float, wanted: list[int], seek: bool) -> list[np.ndarray] | None:
-    """Decode forward collecting ``wanted``; None when the first decoded frame is already too late."""
+def _decode_from(container, wanted: list[int], seek: bool) -> list[np.ndarray] | None:
+    """Decode forward collecting ``wanted``; None when seeking failed or landed after the first
+    wanted frame (the caller then decodes from the start)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    fps = _stream_fps(stream)
     tb = stream.time_base
     origin = stream.start_time or 0
     if seek:
         target = origin + int(Fraction(wanted[0]) / Fraction(fps).limit_denominator(100000) / tb)
-        container.seek(target, backward=True, any_frame=False, stream=stream)
+        try:
+            container.seek(target, backward=True, any_frame=False, stream=stream)
+        except av.error.FFmpegError:
+            return None
     out: list[np.ndarray] = []
     k = 0
     first = True
     try:
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            idx = int(round(float((frame.pts - origin) * tb) * fps))
+        for n, frame in enumerate(container.decode(stream)):
+            if frame.pts is not None:
+                idx = int(round(float((frame.pts - origin) * tb) * fps))
+            elif seek:  # no timestamps (raw elementary stream): position unknown after a seek
+                return None
+            else:
+                idx = n
             if first:
                 first = False
                 if idx > wanted[0]:

@@ -118,3 +118,27 @@ def test_bad_files_raise_clear_errors(tmp_path):
         video.read_frames(tmp_path / "full.mkv", [3, 1])
     with pytest.raises(ValueError, match=">= 0"):
         video.read_frames(tmp_path / "full.mkv", [-1])
+
+
+@pytest.mark.parametrize(("fmt", "codec"), [("matroska", "libx264"), ("avi", "mjpeg"), ("mpegts", "libx264"),
+                                            ("h264", "libx264")])
+def test_other_containers_seek_or_fall_back(tmp_path, fmt, codec):
+    """mkv/avi/ts seek by timestamp; a raw H.264 stream has no timestamps and is decoded from the start."""
+    frames = moving_astronaut(60, (64, 96), size=56, step=2)
+    path = tmp_path / f"clip.{fmt}"
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=30)
+        s.width, s.height = 96, 64
+        s.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            out.mux(s.encode(vf))
+        out.mux(s.encode(None))
+    info = video.probe_video(path)
+    assert info.n_frames == 60 and (info.width, info.height) == (96, 64)
+    every = video.read_frames(path, range(60))
+    picks = [20, 33, 59]
+    for i, f in zip(picks, video.read_frames(path, picks), strict=True):
+        np.testing.assert_array_equal(f, every[i])
+        np.testing.assert_array_equal(frames[_closest(f, frames)], frames[i])
