@@ -85,7 +85,7 @@ def load_clip_window(
 
 def load_inference_data(
     audio_path: str | os.PathLike | None,
-    video_path: str | os.PathLike,
+    video_path: str | os.PathLike | None,
     split: bool = False,
     cropper: FaceCropper | None = None,
     image_size: int = IMAGE_SIZE,
@@ -96,16 +96,41 @@ def load_inference_data(
     """Model-ready tensors for a clip: ``(audio (10, 156), video (3, 15, S, S))`` from the centre
     window, or with ``split=True`` the consecutive non-overlapping windows covering the clip stacked
     as ``(N, 10, 156), (N, 3, 15, S, S)``. A trailing window shorter than ``min_last_seconds`` is
-    dropped unless it is the only one. ``audio_path=None`` uses the video's own audio track."""
-    if not split:
-        window = load_clip_window(video_path, audio_path, None, cropper, image_size, seq_length, n_mfcc)
-        return window.to_tensors()
-    info = probe_video(video_path)
-    track = _load_track(video_path, audio_path, info)
-    step = WINDOW_SECONDS * info.fps
-    starts = [int(round(k * step)) for k in range(int(np.ceil(info.n_frames / step)))]
-    if len(starts) > 1 and (info.n_frames - starts[-1]) / info.fps < min_last_seconds:
-        starts.pop()
-    windows = _build(info, video_path, track, starts, cropper, image_size, seq_length, n_mfcc)
+    dropped unless it is the only one. ``audio_path=None`` uses the video's own audio track;
+    ``video_path=None`` gives audio-only input (all-zero video, for the ``onlyaudio`` eval mode)."""
+    if video_path is None:
+        if audio_path is None:
+            raise ValueError("give audio_path, video_path or both")
+        windows = _audio_only_windows(audio_path, split, image_size, seq_length, n_mfcc, min_last_seconds)
+    elif not split:
+        windows = [load_clip_window(video_path, audio_path, None, cropper, image_size, seq_length, n_mfcc)]
+    else:
+        info = probe_video(video_path)
+        track = _load_track(video_path, audio_path, info)
+        starts = _window_starts(info.n_frames, WINDOW_SECONDS * info.fps, min_last_seconds * info.fps)
+        windows = _build(info, video_path, track, starts, cropper, image_size, seq_length, n_mfcc)
     audio, video = zip(*(w.to_tensors() for w in windows), strict=True)
+    if not split:
+        return audio[0], video[0]
     return torch.stack(audio), torch.stack(video)
+
+
+def _window_starts(length: int, step: float, min_last: float) -> list[int]:
+    """Starts of consecutive windows of ``step`` units covering ``length``; a short tail is dropped."""
+    starts = [int(round(k * step)) for k in range(int(np.ceil(length / step)))]
+    if len(starts) > 1 and length - starts[-1] < min_last:
+        starts.pop()
+    return starts
+
+
+def _audio_only_windows(
+    audio_path: str | os.PathLike, split: bool, image_size: int, seq_length: int, n_mfcc: int,
+    min_last_seconds: float,
+) -> list[Window]:
+    track = load_audio(audio_path, SAMPLE_RATE)
+    if split:
+        starts = _window_starts(len(track), WINDOW_SAMPLES, min_last_seconds * SAMPLE_RATE)
+    else:
+        starts = [max(0, (len(track) - WINDOW_SAMPLES) // 2)]
+    segments = [track[a0 : a0 + WINDOW_SAMPLES] for a0 in starts]
+    return [build_window([], x, SAMPLE_RATE, None, seq_length, image_size, n_mfcc) for x in segments]

@@ -98,6 +98,18 @@ def test_load_inference_data_tensors_and_split(clip, cropper):
     assert audio.shape == (1, 10, 156)
 
 
+def test_audio_only_input(clip):
+    audio, video = load_inference_data(clip["wav"], None, image_size=32)
+    assert audio.shape == (10, 156) and video.shape == (3, 15, 32, 32) and not video.any()
+    # Centre 3.6 s of the 6 s track starts at 1.2 s: the burst (4.0 s) is 2.8 s in.
+    assert abs(float(audio[0].argmax()) * HOP_SECONDS - 2.8) < 0.1
+    audio, video = load_inference_data(clip["wav"], None, split=True, image_size=32)
+    assert audio.shape == (2, 10, 156) and video.shape == (2, 3, 15, 32, 32)
+    assert abs(float(audio[1, 0].argmax()) * HOP_SECONDS - 0.4) < 0.1
+    with pytest.raises(ValueError, match="audio_path, video_path or both"):
+        load_inference_data(None, None)
+
+
 def test_bad_inputs_raise(clip, cropper, tmp_path):
     with pytest.raises(VideoError, match="not found"):
         load_clip_window(tmp_path / "nope.mp4")
