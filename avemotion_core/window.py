@@ -33,7 +33,8 @@ class Window:
     def to_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(audio (n_mfcc, 156) float32, video (3, seq_length, S, S) float32 in [0, 1])."""
         audio = torch.from_numpy(np.ascontiguousarray(self.mfcc, dtype=np.float32))
-        video = torch.from_numpy(np.ascontiguousarray(self.frames)).permute(3, 0, 1, 2).float().div_(255.0)
+        frames = torch.from_numpy(np.ascontiguousarray(self.frames))
+        video = frames.permute(3, 0, 1, 2).contiguous().float().div_(255.0)  # contiguous: callers .view()
         return audio, video
 
 

@@ -36,7 +36,7 @@ def test_full_window_shapes_values_and_features(voice, cropper):
         assert b.contains(*face_centre(220, i * 4, 10))
     a, v = w.to_tensors()
     assert a.dtype == torch.float32 and a.shape == (10, 156)
-    assert v.dtype == torch.float32 and v.shape == (3, 15, 48, 48)
+    assert v.dtype == torch.float32 and v.shape == (3, 15, 48, 48) and v.is_contiguous()
     assert 0.0 <= float(v.min()) and float(v.max()) <= 1.0
     np.testing.assert_allclose(v[:, 3].permute(1, 2, 0).numpy() * 255, w.frames[3], atol=1e-3)
 
