@@ -73,7 +73,10 @@ class MultiModalCNN(nn.Module):
             )
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
-        self.check_inputs(audio, video)
+        # Shape checks are Python control flow: a traced module would freeze them (with warnings)
+        # rather than run them, so callers of an exported model use check_inputs() themselves.
+        if not torch.jit.is_tracing():
+            self.check_inputs(audio, video)
         batch, _, frames, height, width = video.shape
         # Clip-major frame batch (B*T, 3, H, W), the layout OpenDR's forward expects.
         flat = video.transpose(1, 2).reshape(batch * frames, 3, height, width)
