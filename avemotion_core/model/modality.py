@@ -35,7 +35,7 @@ def modality_dropout(
       per item; audio zeroed; video zeroed.
 
     ``audio`` is (B, 10, T), ``video`` (B, 3, frames, H, W), ``target`` (B,). Gradients are not needed
-    through this step (OpenDR runs it under no_grad).
+    through this step (OpenDR runs it under no_grad). A ``generator`` must live on the inputs' device.
     """
     _check(mode, DROPOUT_MODES, "modality dropout mode")
     if not audio.shape[0] == video.shape[0] == target.shape[0]:
@@ -70,7 +70,8 @@ def apply_eval_mode(
     """Simulate a missing or corrupted modality at evaluation time.
 
     ``audiovisual`` leaves both inputs untouched; ``onlyaudio`` / ``onlyvideo`` zero the other
-    modality; ``noisyvideo`` / ``noisyaudio`` replace that modality by N(0, 1) noise.
+    modality; ``noisyvideo`` / ``noisyaudio`` replace that modality by N(0, 1) noise (drawn from
+    ``generator`` when given, which must live on the inputs' device).
     """
     _check(mode, EVAL_MODES, "evaluation mode")
     if mode == "onlyaudio":
