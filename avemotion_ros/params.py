@@ -53,7 +53,7 @@ class NodeConfig:
     window_seconds: float = 3.6
     hop_seconds: float = 0.5
     stale_after: float = 1.0
-    max_delay: float = 0.3
+    max_delay: float = 0.5
     face_detector: str = "haar"
     image_size: int = 224
     max_frame_side: int = 640

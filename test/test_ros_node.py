@@ -25,6 +25,9 @@ from avemotion_core.labels import EMOTIONS
 VENV_BIN = Path(sys.executable).parent
 NODE = str(VENV_BIN / "emotion_node")
 START_TIMEOUT = 90.0  # node start = torch + model import; slow when other jobs share the 2 cores
+# Reliable DDS repairs a sample lost on an overloaded host only at the next heartbeat (up to ~3 s
+# late); these keep such a late chunk inside its window so the expected modes are deterministic.
+MAX_DELAY, STALE_AFTER = 3.0, 3.5
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +133,14 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     prefix = "/live"
     params = write_params(
         tmp_path, "live", **topics(prefix), model_path=str(model_dir), image_size=64, qos="reliable",
-        qos_depth=50, num_threads=1, diagnostics_period=0.5,
+        qos_depth=50, num_threads=1, diagnostics_period=0.5, max_delay=MAX_DELAY, stale_after=STALE_AFTER,
     )
     log = tmp_path / "node.log"
     proc = start_node(ros_env, params, log)
     listener = Listener(prefix)
     try:
         pub = AVPublisher(listener.node, f"{prefix}/camera", f"{prefix}/audio")
-        rate, fps, seconds, camera_stops = 16000, 30, 10.5, 6.0
+        rate, fps, seconds, camera_stops = 16000, 30, 12.0, 5.0
         audio = speech_track(seconds, rate)
         frames = face_frames(30, 192)
         listener.wait_for(lambda: pub.image_pub.get_subscription_count() > 0
@@ -194,9 +197,9 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     for end, mode in modes.items():
         if end <= camera_stops:
             assert mode == "audiovisual", modes
-        if end > camera_stops + 1.0 + 0.05:  # stale_after = 1 s
+        if end > camera_stops + STALE_AFTER + 0.05:
             assert mode == "onlyaudio", modes
-    assert "onlyaudio" in modes.values(), f"camera loss not reported: {modes}"
+    assert got[-1].header.frame_id == "onlyaudio", f"camera loss not reported: {modes}"
     assert "inference mode -> onlyaudio (camera stale)" in text
     # malformed input was dropped, counted per reason, and logged
     assert listener.counter("malformed_image_unsupported_encoding") == 1, d
