@@ -58,9 +58,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Write a rosbag2 (mcap or sqlite3) holding a clip's frames as camera messages "
         "and its audio as audio_common_msgs chunks, stamped as a live recording would be.",
     )
-    p.add_argument("clip", help="video file (its audio track is used unless --audio is given)")
-    p.add_argument("out", help="bag directory to create (must not exist)")
-    p.add_argument("--audio", default=None, help="separate audio file starting with the video")
+    p.add_argument(
+        "clips",
+        nargs="+",
+        metavar="CLIP",
+        help="video files, recorded back to back (audio: --audio, the RAVDESS 03-*.wav partner "
+        "of a 02-*.mp4, or the clip's own track)",
+    )
+    p.add_argument("--out", required=True, help="bag directory to create (must not exist)")
+    p.add_argument("--audio", default=None, help="separate audio file starting with the (single) clip")
+    p.add_argument(
+        "--labels-out",
+        default=None,
+        help="also write a replay labels CSV (start,end,label from RAVDESS file names)",
+    )
     p.add_argument("--storage", choices=STORAGES, default="mcap")
     p.add_argument("--image-topic", default="/camera/image_raw")
     p.add_argument("--compressed", action="store_true", help="write sensor_msgs/CompressedImage (jpeg)")
@@ -135,10 +146,31 @@ def _audio_msg(store, pcm: np.ndarray, rate: int, header, flavour: str):
     )
 
 
-def clip_to_bag(
-    clip: Path,
+def _clip_audio(video: Path, audio: Path | None, has_audio: bool, rate: int) -> np.ndarray:
+    """The clip's audio at ``rate`` as int16 PCM."""
+    from avemotion_core.audio import load_audio
+    from avemotion_core.cli.infer import audio_partner
+
+    source = audio or audio_partner(video) or (video if has_audio else None)
+    if source is None:
+        raise UsageError(f"{video} has no audio track and no 03-*.wav partner; pass --audio")
+    track = load_audio(source, rate)
+    return np.clip(np.round(track * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def ravdess_label(video: Path) -> str | None:
+    """Emotion name from a RAVDESS file name (field 3), or None for other names."""
+    from avemotion_core.labels import EMOTIONS
+
+    fields = video.stem.split("-")
+    if len(fields) == 7 and all(f.isdigit() for f in fields) and 1 <= int(fields[2]) <= len(EMOTIONS):
+        return EMOTIONS[int(fields[2]) - 1]
+    return None
+
+
+def clips_to_bag(
+    clips: list[tuple[Path, Path | None]],
     out: Path,
-    audio: Path | None = None,
     storage: str = "mcap",
     image_topic: str = "/camera/image_raw",
     audio_topic: str = "/audio",
@@ -147,33 +179,23 @@ def clip_to_bag(
     audio_rate: int = 16000,
     chunk_ms: int = 100,
     start: float = 1_700_000_000.0,
-) -> dict[str, int]:
-    """Write the bag atomically (built in a temp dir beside ``out``, renamed at the end).
+) -> tuple[dict[str, int], list[tuple[float, float, Path]]]:
+    """Record ``(video, audio or None)`` clips back to back into a new bag, written atomically
+    (built in a temp dir beside ``out`` and renamed at the end).
 
-    Returns message counts per topic.
+    Each clip's audio is padded/cut to its video's length so both streams stay aligned across
+    clips. Returns message counts per topic and each clip's (start, end) in seconds from the bag start.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from avemotion_core.audio import load_audio
     from avemotion_core.video import probe_video, read_frames
 
-    info = probe_video(clip)
-    if audio is None and not info.has_audio:
-        raise UsageError(f"{clip} has no audio track; pass --audio")
-    track = load_audio(audio if audio is not None else clip, audio_rate)
-    pcm = np.clip(np.round(track * 32768.0), -32768, 32767).astype(np.int16)
-    chunk = max(1, int(round(audio_rate * chunk_ms / 1000)))
     store = typestore(audio_flavour)
     image_type = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
     audio_type = "audio_common_msgs/msg/" + ("AudioDataStamped" if audio_flavour == "raw" else "AudioStamped")
-    # (receive time ns, kind, index): a frame is received when captured, a chunk once it is complete
-    events = [(int(round((start + i / info.fps) * 1e9)), 0, i) for i in range(info.n_frames)]
-    events += [
-        (int(round((start + (k + min(chunk, len(pcm) - k)) / audio_rate) * 1e9)), 1, k)
-        for k in range(0, len(pcm), chunk)
-    ]
-    events.sort()
+    chunk = max(1, int(round(audio_rate * chunk_ms / 1000)))
     counts = {image_topic: 0, audio_topic: 0}
+    spans: list[tuple[float, float, Path]] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as staging:
         tmp_bag = Path(staging) / out.name
@@ -181,40 +203,62 @@ def clip_to_bag(
         with Writer(tmp_bag, version=9, storage_plugin=plugin) as writer:
             img_conn = writer.add_connection(image_topic, image_type, typestore=store)
             aud_conn = writer.add_connection(audio_topic, audio_type, typestore=store)
-            frames: dict[int, np.ndarray] = {}
-            block = 64
-            for log_ns, kind, idx in events:
-                if kind == 0:
-                    if idx not in frames:  # decode in blocks: a whole clip of raw frames may not fit
-                        wanted = list(range(idx, min(idx + block, info.n_frames)))
-                        frames = dict(zip(wanted, read_frames(clip, wanted), strict=False))
-                    if idx not in frames:
-                        continue  # the stream ended before its packet count said (dropped frame)
-                    header = _stamp(store, start + idx / info.fps, "camera")
-                    msg = _image_msg(store, frames.pop(idx), header, compressed)
-                    writer.write(img_conn, log_ns, store.serialize_cdr(msg, image_type))
-                    counts[image_topic] += 1
-                else:
-                    header = _stamp(store, start + idx / audio_rate, "microphone")
-                    msg = _audio_msg(store, pcm[idx : idx + chunk], audio_rate, header, audio_flavour)
-                    writer.write(aud_conn, log_ns, store.serialize_cdr(msg, audio_type))
-                    counts[audio_topic] += 1
+            offset = 0.0
+            for video, audio in clips:
+                info = probe_video(video)
+                pcm = _clip_audio(video, audio, info.has_audio, audio_rate)
+                n = int(round(info.duration * audio_rate))  # cut/pad at the end: audio starts with video
+                pcm = np.concatenate([pcm[:n], np.zeros(max(0, n - len(pcm)), np.int16)])
+                t0 = start + offset
+                # (receive time ns, kind, index): a frame arrives when captured, a chunk once complete
+                events = [(int(round((t0 + i / info.fps) * 1e9)), 0, i) for i in range(info.n_frames)]
+                events += [
+                    (int(round((t0 + (k + min(chunk, len(pcm) - k)) / audio_rate) * 1e9)), 1, k)
+                    for k in range(0, len(pcm), chunk)
+                ]
+                events.sort()
+                frames: dict[int, np.ndarray] = {}
+                for log_ns, kind, idx in events:
+                    if kind == 0:
+                        if idx not in frames:  # decode in blocks: a clip's raw frames may not fit in memory
+                            wanted = list(range(idx, min(idx + 64, info.n_frames)))
+                            frames = dict(zip(wanted, read_frames(video, wanted), strict=False))
+                        if idx not in frames:
+                            continue  # the stream ended before its packet count said (dropped frame)
+                        header = _stamp(store, t0 + idx / info.fps, "camera")
+                        msg = _image_msg(store, frames.pop(idx), header, compressed)
+                        writer.write(img_conn, log_ns, store.serialize_cdr(msg, image_type))
+                        counts[image_topic] += 1
+                    else:
+                        header = _stamp(store, t0 + idx / audio_rate, "microphone")
+                        msg = _audio_msg(store, pcm[idx : idx + chunk], audio_rate, header, audio_flavour)
+                        writer.write(aud_conn, log_ns, store.serialize_cdr(msg, audio_type))
+                        counts[audio_topic] += 1
+                spans.append((offset, offset + info.duration, video))
+                offset += info.duration
         os.replace(tmp_bag, out)
-    return counts
+    return counts, spans
 
 
 def run(args: argparse.Namespace) -> int:
-    clip = existing_path(args.clip, "clip", "file")
+    from avemotion_core.cli.common import write_csv
+
+    clips = [existing_path(c, "clip", "file") for c in args.clips]
     audio = existing_path(args.audio, "audio", "file") if args.audio else None
+    if audio is not None and len(clips) > 1:
+        raise UsageError("--audio applies to a single clip; several clips take their own audio")
     out = Path(args.out)
     if out.exists():
         raise UsageError(f"{out} exists already; rosbag2 output must be a new directory")
     if args.start <= 0:
         raise UsageError("--start must be > 0 (a zero stamp means 'unset' to the node)")
-    counts = clip_to_bag(
-        clip,
+    labels = [ravdess_label(c) for c in clips]
+    if args.labels_out and None in labels:
+        bad = clips[labels.index(None)]
+        raise UsageError(f"--labels-out needs RAVDESS file names (emotion in field 3), not {bad.name}")
+    counts, spans = clips_to_bag(
+        [(c, audio) for c in clips],
         out,
-        audio,
         args.storage,
         args.image_topic,
         args.audio_topic,
@@ -224,6 +268,11 @@ def run(args: argparse.Namespace) -> int:
         args.chunk_ms,
         args.start,
     )
+    if args.labels_out:
+        rows = [
+            [round(a, 6), round(b, 6), label, v.name] for (a, b, v), label in zip(spans, labels, strict=True)
+        ]
+        write_csv(args.labels_out, ["start", "end", "label", "clip"], rows)
     summary = ", ".join(f"{topic}: {n}" for topic, n in counts.items())
-    print(f"wrote {args.storage} bag {out} ({summary} messages)")
+    print(f"wrote {args.storage} bag {out} ({summary} messages, {spans[-1][1]:.2f} s)")
     return 0

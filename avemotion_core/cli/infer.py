@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _audio_partner(video: Path) -> Path | None:
+def audio_partner(video: Path) -> Path | None:
     """The RAVDESS audio-only file of a video-only clip: ``03`` + the rest of the name, as .wav."""
     if video.name.startswith("02-"):
         wav = video.with_name("03" + video.stem[2:] + ".wav")
@@ -65,9 +65,9 @@ def collect_clips(args: argparse.Namespace) -> list[tuple[Path, Path | None]]:
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
             if not found:
                 raise UsageError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under {path}")
-            clips += [(v, _audio_partner(v)) for v in found]
+            clips += [(v, audio_partner(v)) for v in found]
         else:
-            clips.append((path, _audio_partner(path)))
+            clips.append((path, audio_partner(path)))
     if not clips:
         raise UsageError("nothing to classify: give a clip, a folder, or --video [--audio]")
     return clips

@@ -205,6 +205,7 @@ def replay(args: argparse.Namespace) -> dict:
         raw_format = cfg.raw_format()
         wanted = [c for c in reader.connections if c.topic in {t for t, _ in (image, audio) if t}]
         bag_start = reader.start_time * 1e-9
+        bag_seconds = reader.duration * 1e-9
         counts: Counter[str] = Counter()
         rows: list[dict] = []
         latencies: list[float] = []
@@ -285,7 +286,7 @@ def replay(args: argparse.Namespace) -> dict:
         "image_topic": image[0] if image else None,
         "audio_topic": audio[0] if audio else None,
         "windows": len(rows),
-        "bag_seconds": reader.duration * 1e-9,
+        "bag_seconds": bag_seconds,
         "wall_seconds": time.perf_counter() - t_run,
         "latency_ms": _percentiles(latencies),
         "modes": dict(Counter(r["mode"] for r in rows)),
