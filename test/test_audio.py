@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import librosa
 import numpy as np
 import pytest
@@ -86,6 +89,30 @@ def test_mp4_audio_track_is_decoded_and_time_aligned(tmp_path):
     assert abs(onset - sr) <= 32
     y16 = audio.load_audio(tmp_path / "c.mp4", sr=16000)
     assert abs(int(np.argmax(np.abs(y16) > 0.3)) - 16000) <= 32
+
+
+def test_audio_stream_starting_late_is_shifted_to_video_time(tmp_path):
+    """An audio track that starts 0.5 s after the first video frame keeps its place in time."""
+    sr = 22050
+    a = np.zeros(2 * sr, np.float32)
+    a[sr : sr + 300] = 0.8  # 1.0 s into the audio stream = 1.5 s into the video
+    with av.open(str(tmp_path / "late.mp4"), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
+        ast = out.add_stream("aac", rate=sr)
+        ast.layout = "mono"
+        for i in range(75):
+            vf = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            vf.pts = i
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+        af = av.AudioFrame.from_ndarray(a[None], format="flt", layout="mono")
+        af.sample_rate, af.pts, af.time_base = sr, sr // 2, Fraction(1, sr)
+        out.mux(ast.encode(af))
+        out.mux(ast.encode(None))
+    y = audio.load_audio(tmp_path / "late.mp4")
+    assert not np.any(np.abs(y[: sr // 3]) > 0.01)  # silence before the stream starts
+    assert abs(int(np.argmax(np.abs(y) > 0.3)) - int(1.5 * sr)) <= 32
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path):
