@@ -7,6 +7,8 @@ import os
 import av
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from media_helpers import moving_astronaut
 
 from avemotion_core import video
@@ -64,6 +66,16 @@ def test_select_frame_indices_matches_opendr_and_time():
         video.select_frame_indices(108, 0)
     with pytest.raises(ValueError):
         video.select_frame_indices(108, 30, seq_length=0)
+
+
+@given(fps=st.floats(5, 120), seq=st.integers(1, 40), seconds=st.floats(0.5, 10), start=st.integers(0, 500))
+def test_frame_indices_are_spread_over_the_window(fps, seq, seconds, start):
+    idx = video.select_frame_indices(1000, fps, seq, seconds, start)
+    span = seconds * fps
+    assert len(idx) == seq and idx == sorted(idx)
+    assert start <= idx[0] and idx[-1] < start + span + 1
+    if span >= seq:  # enough frames: no frame is used twice
+        assert len(set(idx)) == seq
 
 
 def test_write_is_atomic_and_validates(tmp_path):
