@@ -32,7 +32,13 @@ def read_efficientface_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"EfficientFace checkpoint not found: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as err:
+    except pickle.UnpicklingError as err:
+        # Also raised for checkpoints that pickle training objects (e.g. a metrics recorder class).
+        raise ValueError(
+            f"{path} is not a readable PyTorch checkpoint (loaded with weights_only=True; if it stores "
+            f"Python objects besides tensors, re-save only checkpoint['state_dict']): {err}"
+        ) from err
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as err:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if (
