@@ -40,18 +40,13 @@ def _build(
     seq_length: int,
     n_mfcc: int,
 ) -> list[Window]:
-    """Windows starting at the given frames, decoding all their frames in one forward pass."""
-    plans = [select_frame_indices(info.n_frames, info.fps, seq_length, WINDOW_SECONDS, s)
-             for s in start_frames]
-    wanted = sorted({i for plan in plans for i in plan if i < info.n_frames})
-    decoded = dict(zip(wanted, read_frames(video_path, wanted), strict=False))
+    """Windows starting at the given frames. Each window seeks and decodes only its own frames, so
+    memory stays bounded for long videos (crops are kept, full frames are not)."""
     windows = []
-    for start, plan in zip(start_frames, plans, strict=True):
-        frames = []
-        for i in plan:
-            if i not in decoded:  # past the end of the stream: zero-padded by build_window
-                break
-            frames.append(decoded[i])
+    for start in start_frames:
+        plan = select_frame_indices(info.n_frames, info.fps, seq_length, WINDOW_SECONDS, start)
+        # Indices past the end of the stream are omitted: build_window zero-pads them.
+        frames = read_frames(video_path, [i for i in plan if i < info.n_frames])
         a0 = int(round(start / info.fps * SAMPLE_RATE))
         segment = track[a0 : a0 + WINDOW_SAMPLES]
         if segment.size == 0:
