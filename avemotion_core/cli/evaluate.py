@@ -10,7 +10,14 @@ import argparse
 import math
 from pathlib import Path
 
-from avemotion_core.cli.common import add_device, load_learner, positive_int, write_csv, write_json
+from avemotion_core.cli.common import (
+    add_device,
+    existing_path,
+    load_learner,
+    positive_int,
+    write_csv,
+    write_json,
+)
 from avemotion_core.cli.confusion_png import confusion_rows, save_confusion_png
 from avemotion_core.cli.data_args import add_dataset_args
 from avemotion_core.cli.train import EVAL_MODES
@@ -66,6 +73,7 @@ def _subset(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    existing_path(args.data, "dataset", "dir")  # cheap argument checks before loading the model
     learner = load_learner(args.model, args.device)
     learner.batch_size = args.batch_size
     data = _subset(args)

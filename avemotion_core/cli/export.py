@@ -3,18 +3,30 @@
 Why: deployments without the Python model code (C++, onnxruntime, TensorRT) need a frozen graph.
 Each export is run on fresh random inputs and compared with the eager model; an export whose
 outputs differ by more than ``--tolerance`` is deleted and the command fails. Next to the graphs,
-``export.json`` records labels, input shapes and the measured differences (the exported graphs
-output logits; apply softmax for probabilities).
+``export.json`` records labels, input shapes, the source model's metadata and the measured
+differences.
+
+Using the exports: ``torch.jit.load("model.torchscript.pt")(audio, video)`` or an onnxruntime
+session with inputs ``audio`` (B, 10, 156) and ``video`` (B, 3, 15, S, S) float32 in [0, 1] returns
+logits (B, num_class); softmax gives the probabilities of ``export.json["labels"]``. The graphs are
+traced at one crop size ``S`` (``--image-size``): export at the size the deployment feeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from avemotion_core.cli.common import CliError, UsageError, add_device, image_size, load_learner, write_json
+from avemotion_core.cli.common import (
+    DEFAULT_MODEL,
+    CliError,
+    UsageError,
+    add_device,
+    image_size,
+    load_learner,
+    write_json,
+)
 
 TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
@@ -107,6 +119,8 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.tolerance <= 0:
         raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
+    from avemotion_core.model_files import read_metadata
+
     learner = load_learner(args.model, args.device)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         "video_range": "float32 in [0, 1], RGB",
         "max_abs_diff": {},
         "tolerance": args.tolerance,
+        # the source model's metadata (labels, geometry, weights hash) travels with the graphs
+        "model_metadata": read_metadata(args.model or DEFAULT_MODEL),
     }
     jobs = []
     if args.format in ("torchscript", "both"):
@@ -138,9 +154,6 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             path.unlink(missing_ok=True)  # never leave an export that gives different answers
             failures.append(f"{name} max |delta| {diff:.3g} > {args.tolerance}")
-    meta = Path(args.model) / "metadata.json" if args.model else None
-    if meta is not None and meta.is_file():
-        shutil.copyfile(meta, out / "metadata.json")  # labels/fusion travel with the graphs
     write_json(out / "export.json", report)
     if failures:
         raise CliError("; ".join(failures))

@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_dataset_args(p)
     p.add_argument("--config", default=None, help="YAML file of option values")
     p.add_argument("--out", default="model", help="output model directory (default ./model)")
-    p.add_argument("--logs", default="logs", help="TensorBoard logs + checkpoints (default ./logs)")
+    p.add_argument(
+        "--run-dir",
+        default="runs",
+        help="TensorBoard logs + checkpoints (default ./runs; not --logs: torchrun owns --log-dir)",
+    )
     p.add_argument("--fusion", choices=FUSIONS, default="ia")
     p.add_argument("--mod-drop", choices=DROPOUTS, default="zerodrop", help="modality dropout in training")
     p.add_argument("--pretr-ef", default=None, help="EfficientFace checkpoint for the visual branch")
@@ -52,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--resume-epoch",
         type=int,
         default=0,
-        help="resume from LOGS/checkpoints/epoch_NNNN.pt (needs --checkpoint-every earlier)",
+        help="resume from RUN_DIR/checkpoints/epoch_NNNN.pt (needs --checkpoint-every earlier)",
     )
     p.add_argument(
         "--eval-mode",
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pretr_ef is not None and not Path(args.pretr_ef).is_file():
         raise UsageError(f"--pretr-ef file not found: {args.pretr_ef}")
     if args.resume_epoch:
-        ckpt = Path(args.logs) / "checkpoints" / f"epoch_{args.resume_epoch:04d}.pt"
+        ckpt = Path(args.run_dir) / "checkpoints" / f"epoch_{args.resume_epoch:04d}.pt"
         if not ckpt.is_file():
             raise UsageError(f"cannot resume: {ckpt} does not exist (train with --checkpoint-every)")
     device, distributed = _distributed_setup(args.device)
@@ -140,7 +144,7 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
         n_workers=args.workers,
         checkpoint_after_iter=args.checkpoint_every,
         checkpoint_load_iter=args.resume_epoch,
-        temp_path=args.logs,
+        temp_path=args.run_dir,
         device=device,
         amp=args.amp,
         seed=args.seed,
@@ -155,14 +159,21 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
     history = learner.fit(
         train,
         val if len(val) else None,
-        logging_path=args.logs,
+        logging_path=args.run_dir,
         silent=args.no_progress or not main_rank,
         verbose=main_rank,
         eval_mode=args.eval_mode,
         restore_best=args.restore_best,
     )
+    if main_rank and args.no_progress:  # fit was silent: still report the curves, one line per epoch
+        for k, (loss, acc) in enumerate(zip(history["train_loss"], history["train_acc"], strict=True)):
+            val = history["val_acc"][k] if k < len(history["val_acc"]) else None
+            print(
+                f"epoch {k + 1}/{args.epochs} train loss {loss:.4f} acc {acc:.4f}"
+                + (f" | val acc {val:.4f}" if val is not None else "")
+            )
     if main_rank:
         out = learner.save(args.out)
         last = f"train acc {history['train_acc'][-1]:.4f}" if history["train_acc"] else "no epochs run"
-        print(f"saved model to {out} ({last}); TensorBoard logs in {args.logs}", flush=True)
+        print(f"saved model to {out} ({last}); TensorBoard logs in {args.run_dir}", flush=True)
     return 0
