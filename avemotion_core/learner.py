@@ -147,7 +147,9 @@ class AudiovisualEmotionLearner:
         model = self.model
         net: torch.nn.Module = model
         if distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
+            ids = None
+            if self.device.type == "cuda":
+                ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
             net = DistributedDataParallel(model, device_ids=ids)
         sampler = DistributedSampler(dataset, shuffle=True, seed=self.seed) if distributed else None
         generator = torch.Generator().manual_seed(self.seed)
