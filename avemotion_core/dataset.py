@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import time
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -36,11 +36,13 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from avemotion_core.fileio import atomic_path, atomic_write_bytes
 from avemotion_core.labels import EMOTIONS, SAMPLE_RATE, WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # bump when the feature path changes in a way the parameters do not capture
+STALE_TEMP_SECONDS = 600  # a cache temp file this old is a leftover, not a write in progress
 # The released split of the paper's models (used when all 24 RAVDESS actors are present).
 PAPER_TEST_ACTORS = (5, 10, 16, 19)
 PAPER_VAL_ACTORS = (11, 13, 18, 22)
@@ -206,15 +208,9 @@ def _preprocess_one(job: tuple[Path, Path | None, Path, FeatureParams]) -> tuple
                                   n_mfcc=params.n_mfcc)
     except (ValueError, OSError) as exc:  # VideoError/AudioError are ValueErrors
         return f"{video}: {exc}", 0.0
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mfcc=window.mfcc.astype(np.float32), frames=window.frames,
-                     faces_missing=np.int64(window.faces_missing))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, mfcc=window.mfcc.astype(np.float32), frames=window.frames,
+                 faces_missing=np.int64(window.faces_missing))
     return None, fps
 
 
@@ -238,9 +234,16 @@ def preprocess_clips(
     removing the bad files and rerunning only processes what is left).
     """
     cache.mkdir(parents=True, exist_ok=True)
-    for stray in cache.glob(".*.tmp"):  # left by an interrupted run; never a valid cache file
-        stray.unlink(missing_ok=True)
-    (cache / "params.json").write_text(json.dumps({"version": CACHE_VERSION, **params.__dict__}))
+    # Temp files of an interrupted run are never valid cache files. Fresh ones may belong to a
+    # concurrent writer (another process filling the same cache), so only old ones are removed.
+    for stray in cache.glob(".*.tmp"):
+        try:
+            if time.time() - stray.stat().st_mtime > STALE_TEMP_SECONDS:
+                stray.unlink()
+        except FileNotFoundError:  # its writer just finished or cleaned up
+            pass
+    description = {"version": CACHE_VERSION, **params.__dict__}
+    atomic_write_bytes(cache / "params.json", json.dumps(description).encode())
     todo = [(s.video, s.audio, cache_file(cache, s), params) for s in samples]
     todo = [job for job in todo if not job[2].exists()]
     skipped = len(samples) - len(todo)

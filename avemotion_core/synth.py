@@ -286,22 +286,25 @@ LFW_FACES = (0, 2, 6, 10, 12, 18, 20, 25, 27, 33, 35, 37, 41, 45, 48, 50, 53, 60
 def actor_face(actor: int) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Face patch (FACE_PX², RGB float32) and mouth (x, y, size) as fractions of the patch.
 
-    Actor 1 is scikit-image's astronaut; the others are distinct LFW faces (grey, tinted with a
-    per-actor skin tone so actors differ in colour as well as identity).
+    Actor 1 is scikit-image's astronaut; the others are distinct LFW faces. All are made grey,
+    normalised to the same brightness and contrast, then given a skin tone that varies a little
+    per actor: otherwise identity (the astronaut is the only colour photo, some LFW faces are
+    much darker) would swamp the emotion's colour cue and a model could not generalise to
+    unseen actors.
     """
     from skimage import data  # imported lazily: only the generator needs scikit-image
 
     if actor == 1:
-        face = data.astronaut()[58:198, 155:295]
-        mouth = (0.5, 0.645, 0.7)  # the face fills ~70% of this crop
+        # as tight around the face as the LFW crops, so all actors share one face geometry
+        grey = cv2.cvtColor(data.astronaut()[62:166, 172:276], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        mouth = (0.51, 0.81, 1.0)
     else:
-        lfw = data.lfw_subset()[LFW_FACES[actor - 2]]
-        grey = (lfw * 255).astype(np.float32)
-        tone = np.array([1.0, 0.86, 0.74]) + 0.06 * np.sin(np.array([1.0, 2.0, 3.0]) * actor)
-        face = np.clip(grey[..., None] * tone, 0, 255)
-        mouth = (0.5, 0.80, 1.0)  # LFW crops are tight around the face
-    face = cv2.resize(face.astype(np.float32), (FACE_PX, FACE_PX), interpolation=cv2.INTER_CUBIC)
-    return face, mouth
+        grey = data.lfw_subset()[LFW_FACES[actor - 2]].astype(np.float32) * 255
+        mouth = (0.5, 0.80, 1.0)
+    grey = (grey - grey.mean()) / (grey.std() + 1e-6) * 45 + 135
+    tone = np.array([1.0, 0.86, 0.74]) + 0.03 * np.sin(np.array([1.0, 2.0, 3.0]) * actor)
+    face = np.clip(grey[..., None] * tone, 0, 255).astype(np.float32)
+    return cv2.resize(face, (FACE_PX, FACE_PX), interpolation=cv2.INTER_CUBIC), mouth
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -181,10 +183,15 @@ def test_cache_is_reused_and_resumes_after_interruption(corpus: Path) -> None:
     lost.unlink()
     stray = cache / f".{files[3].name}.abc123.tmp"
     stray.write_bytes(b"half")
+    fresh = cache / f".{files[4].name}.def456.tmp"  # possibly a concurrent writer's: kept
+    fresh.write_bytes(b"half")
+    old = time.time() - 2 * ds.STALE_TEMP_SECONDS
+    os.utime(stray, (old, old))
     with pytest.raises(ds.DatasetError, match="preprocess=True"):
         ds.get_audiovisual_emotion_dataset(corpus, target_im_size=SIZE)
     assert ds.preprocess_clips(samples, cache, params, workers=1, progress=False) == ds.PreprocessReport(1, 5)
-    assert not stray.exists()
+    assert not stray.exists() and fresh.exists()
+    fresh.unlink()
     assert all(f.stat().st_mtime_ns == t for f, t in before.items() if f != lost)
     redone = dict(np.load(lost))
     assert all(np.array_equal(original[k], redone[k]) for k in original)  # deterministic features
