@@ -21,11 +21,13 @@ def shuffle_channels(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """Interleave the channels of two equally wide maps: ``a0, b0, a1, b1, ...``.
 
     This equals ShuffleNet's ``channel_shuffle(cat(first, second), groups=2)``. It is written so that
-    a channels-last input stays channels-last (the shuffle is then a per-pixel reorder of contiguous
-    channels), avoiding a memory-format round trip in every inverted-residual unit.
+    channels-last activations stay channels-last (the shuffle is then a per-pixel reorder of contiguous
+    channels), avoiding a memory-format round trip in every inverted-residual unit. ``second`` is a
+    fresh conv output, so its layout tells which format the network runs in (``first`` may be a
+    channel slice, contiguous in neither).
     """
     n, c, h, w = first.shape
-    if first.is_contiguous(memory_format=torch.channels_last):
+    if second.is_contiguous(memory_format=torch.channels_last):
         pair = torch.stack((first.permute(0, 2, 3, 1), second.permute(0, 2, 3, 1)), dim=4)
         return pair.reshape(n, h, w, 2 * c).permute(0, 3, 1, 2)
     return torch.stack((first, second), dim=2).reshape(n, 2 * c, h, w)
