@@ -78,8 +78,10 @@ def build_window(
         cropper = default_cropper(image_size)
     elif cropper.size != image_size:
         raise ValueError(f"cropper.size {cropper.size} != image_size {image_size}")
-    if isinstance(frames, np.ndarray) and frames.ndim not in (3, 4):
-        raise ValueError(f"frames must be a sequence of images (N,H,W[,3]), got shape {frames.shape}")
+    single_rgb = isinstance(frames, np.ndarray) and frames.ndim == 3 and frames.shape[2] == 3
+    if isinstance(frames, np.ndarray) and frames.ndim not in (3, 4) or single_rgb:
+        raise ValueError(f"frames must be a sequence of images (N,H,W[,3]), got shape {frames.shape}"
+                         " (a single frame must be passed as [frame])")
     images = [as_rgb_uint8(f, f"frame {i}") for i, f in enumerate(frames)]
     if len(images) > seq_length:
         raise ValueError(f"got {len(images)} frames, at most seq_length={seq_length} allowed")

@@ -92,3 +92,5 @@ def test_bad_inputs_raise(voice, cropper):
         build_window(frames, x, 0, cropper, image_size=48)
     with pytest.raises(ValueError, match="shape"):
         build_window(np.zeros((2, 3, 60, 80, 3), np.uint8), x, sr, cropper, image_size=48)
+    with pytest.raises(ValueError, match="single frame"):
+        build_window(frames[0], x, sr, cropper, image_size=48)
