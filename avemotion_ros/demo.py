@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rclpy
     import yaml
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.duration import Duration
     from vision_msgs.msg import Classification
 
@@ -152,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         node.create_subscription(Classification, f"{PREFIX}/emotion", on_emotion, 50)
+        diagnostics: dict[str, str] = {}
+
+        def on_diagnostics(msg: DiagnosticArray) -> None:
+            diagnostics.update({kv.key: kv.value for kv in msg.status[0].values})
+
+        node.create_subscription(DiagnosticArray, f"{PREFIX}/diagnostics", on_diagnostics, 10)
         spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
         pub = AVPublisher(node, f"{PREFIX}/camera", f"{PREFIX}/audio")
         t0 = float(int(time.time()))
@@ -176,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             node.destroy_node()
             rclpy.try_shutdown()
     print(f"demo: {len(results)} emotions published; node exit code {code}")
+    print("demo: node counters: " + ", ".join(f"{k}={v}" for k, v in sorted(diagnostics.items())))
     return 0 if results and code == 0 else 1
 
 

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -130,14 +131,18 @@ class EmotionNode(Node):
         self.pub = self.create_publisher(self._classification, cfg.output_topic, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, cfg.diagnostics_topic, 10)
         self.debug_pub = self.create_publisher(Image, cfg.debug_image_topic, 2) if cfg.debug_image else None
+        # Camera and microphone callbacks run in separate groups on a multi-threaded executor, so a
+        # backlog of large frames never holds audio chunks back (and vice versa).
+        camera, mic = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         if cfg.image_topic:
-            self.create_subscription(Image, cfg.image_topic,
-                                     lambda m: self._on_frame(m, convert.image_to_rgb, "image"), qos)
+            on_image = lambda m: self._on_frame(m, convert.image_to_rgb, "image")  # noqa: E731
+            self.create_subscription(Image, cfg.image_topic, on_image, qos, callback_group=camera)
         if cfg.compressed_image_topic:
             on_compressed = lambda m: self._on_frame(m, convert.compressed_to_rgb, "compressed")  # noqa: E731
-            self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos)
+            self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos,
+                                     callback_group=camera)
         if cfg.audio_topic:
-            self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos)
+            self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos, callback_group=mic)
         self.worker: LatestWins[StreamWindow] = LatestWins(self._infer)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
@@ -288,7 +293,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     try:
-        rclpy.spin(node)
+        rclpy.spin(node, executor=MultiThreadedExecutor(num_threads=3))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

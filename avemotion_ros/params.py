@@ -52,8 +52,8 @@ class NodeConfig:
     labels: str = ""
     window_seconds: float = 3.6
     hop_seconds: float = 0.5
-    stale_after: float = 1.0
-    max_delay: float = 0.5
+    stale_after: float = 2.0
+    max_delay: float = 1.0
     face_detector: str = "haar"
     image_size: int = 224
     max_frame_side: int = 640
