@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ros.txt setup.py
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(ROS_ENV): $(STAMP) scripts/build_ros_interfaces.sh $(wildcard ros_interfaces/*/msg/*.msg)
+$(ROS_ENV): $(STAMP) scripts/build_ros_interfaces.sh $(wildcard ros_interfaces/*/msg/*.msg ros_interfaces/*/CMakeLists.txt ros_interfaces/*/package.xml)
 	scripts/build_ros_interfaces.sh $(VENV) .build
 
 ros-interfaces: $(ROS_ENV)
