@@ -1,0 +1,223 @@
+"""``avemotion`` train / eval / infer / export end to end on a small generated dataset.
+
+Everything runs through the real console script in subprocesses; results are checked against the
+library called in-process on the same files, so a CLI that printed plausible but wrong numbers fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from cli_support import IMAGE_SIZE, ROOT, dataset, run_cli
+
+from avemotion_core.cli import main
+from avemotion_core.cli.common import load_learner
+from avemotion_core.learner import AudiovisualEmotionLearner
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> dict[str, Path]:
+    """One epoch of training driven by a YAML config (a flag overrides its epoch count)."""
+    tmp = tmp_path_factory.mktemp("train")
+    cfg = tmp / "train.yaml"
+    cfg.write_text(
+        f"epochs: 5\nbatch-size: 2\nworkers: 0\nimage-size: {IMAGE_SIZE}\ncheckpoint_every: 1\nlr: 0.01\n"
+    )
+    out, runs = tmp / "model", tmp / "runs"
+    proc = run_cli(
+        "train", data, "--config", cfg, "--epochs", "1", "--out", out, "--run-dir", runs, "--no-progress"
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {"model": out, "runs": runs, "config": cfg, "log": proc.stdout}
+
+
+def test_train_saves_a_loadable_model_logs_and_checkpoints(trained):
+    assert "epoch 1/1 train loss" in trained["log"]  # --epochs on the command line beat the YAML's 5
+    learner = load_learner(trained["model"])
+    assert learner.fusion == "ia" and learner.num_class == 8
+    assert (trained["runs"] / "checkpoints" / "epoch_0001.pt").is_file()
+    assert list(trained["runs"].glob("events.out.tfevents.*")), "no TensorBoard event file"
+
+
+def test_train_resumes_from_an_epoch_checkpoint(trained, data, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    shutil.copytree(trained["runs"], runs)
+    out = tmp_path / "model"
+    proc = run_cli(
+        "train",
+        data,
+        "--config",
+        trained["config"],
+        "--epochs",
+        "2",
+        "--resume-epoch",
+        "1",
+        "--out",
+        out,
+        "--run-dir",
+        runs,
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    first = next(line for line in trained["log"].splitlines() if line.startswith("epoch 1/1"))
+    # epoch 1 comes back from the checkpoint (identical numbers), only epoch 2 is trained
+    assert first.replace("1/1", "1/2") in proc.stdout
+    assert "epoch 2/2 train loss" in proc.stdout
+    assert (runs / "checkpoints" / "epoch_0002.pt").is_file()
+    argv = ["train", str(data), "--resume-epoch", "3", "--epochs", "4", "--run-dir", str(tmp_path / "none")]
+    assert main(argv) == 2
+    assert "epoch_0003.pt does not exist" in capsys.readouterr().err
+
+
+def test_eval_reports_all_modes_and_a_consistent_confusion_matrix(trained, data, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_cli(
+        "eval",
+        data,
+        "--model",
+        trained["model"],
+        "--image-size",
+        IMAGE_SIZE,
+        "--subset",
+        "all",
+        "--json",
+        "--out-dir",
+        out,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n_clips"] == 6
+    assert set(report["modes"]) == {"audiovisual", "onlyaudio", "noisyvideo", "onlyvideo", "noisyaudio"}
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (8, 8) and cm.sum() == 6
+    assert cm[[2, 3]].sum() == 6  # only happy (2) and sad (3) clips were generated
+    assert report["acc"] == pytest.approx(np.trace(cm) / 6)
+    assert report["modes"]["audiovisual"]["acc"] == report["acc"]
+    assert report["per_class_acc"]["neutral"] is None  # no neutral clips: n/a, not 0
+    png = cv2.imread(str(out / "confusion_audiovisual.png"))
+    assert png is not None and png.shape[0] > 8 * 50 and png.shape[1] > 8 * 50
+    with open(out / "confusion_audiovisual.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][1:] == report["labels"]
+    assert np.array([[int(x) for x in r[1:]] for r in rows[1:]]).tolist() == report["confusion_matrix"]
+    assert json.loads((out / "metrics.json").read_text()) == report
+
+
+def test_infer_matches_the_library_on_the_same_clips(trained, data, tmp_path):
+    """JSON on stdout + CSV file in one run; an unreadable clip is reported but does not stop the rest."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    table = tmp_path / "pred.csv"
+    proc = run_cli(
+        "infer",
+        data / "Actor_01",
+        broken,
+        "--model",
+        trained["model"],
+        "--image-size",
+        IMAGE_SIZE,
+        "--json",
+        "-",
+        "--csv",
+        table,
+    )
+    assert proc.returncode == 1 and "1 of 3 clips could not be read" in proc.stderr, proc.stderr
+    assert "broken.mp4" in proc.stderr and "Traceback" not in proc.stderr
+    rows = json.loads(proc.stdout)
+    videos = sorted((data / "Actor_01").glob("02-*.mp4"))
+    assert sorted({r["clip"] for r in rows}) == [str(v) for v in videos]
+    learner = load_learner(trained["model"])
+    for video in videos:
+        wav = video.with_name("03" + video.stem[2:] + ".wav")
+        a, v = learner.load_inference_data(str(wav), str(video), split=True, image_size=int(IMAGE_SIZE))
+        expected = learner.infer(a, v)
+        got = [r for r in rows if r["clip"] == str(video)]
+        assert len(got) == len(expected) >= 1
+        for r, cat in zip(got, expected, strict=True):
+            assert r["audio"] == str(wav) and r["label"] == cat.description
+            assert r["confidence"] == pytest.approx(cat.confidence, abs=1e-5)
+            assert sum(r["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    with open(table) as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [(r["clip"], r["label"]) for r in csv_rows] == [(r["clip"], r["label"]) for r in rows]
+    assert all(
+        float(c["confidence"]) == pytest.approx(r["confidence"]) for c, r in zip(csv_rows, rows, strict=True)
+    )
+
+
+def test_export_torchscript_and_onnx_reproduce_pytorch(trained, tmp_path):
+    out = tmp_path / "export"
+    fmt = "both"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        fmt = "torchscript"
+    proc = run_cli("export", out, "--model", trained["model"], "--image-size", IMAGE_SIZE, "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "export.json").read_text())
+    assert all(d <= 1e-4 for d in report["max_abs_diff"].values()) and report["max_abs_diff"]
+    assert report["labels"][2] == "happy"
+    learner = load_learner(trained["model"])
+    scripted = torch.jit.load(str(out / "model.torchscript.pt"))
+    g = torch.Generator().manual_seed(5)
+    audio = torch.randn(3, 10, 156, generator=g)
+    video = torch.rand(3, 3, 15, int(IMAGE_SIZE), int(IMAGE_SIZE), generator=g)
+    with torch.no_grad():
+        assert (scripted(audio, video) - learner.model(audio, video)).abs().max() <= 1e-4
+    if fmt == "both":
+        import onnxruntime
+
+        sess = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+        (logits,) = sess.run(None, {"audio": audio.numpy(), "video": video.numpy()})
+        with torch.no_grad():
+            assert np.abs(logits - learner.model(audio, video).numpy()).max() <= 1e-4
+
+
+def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
+    """Real DDP: two gloo processes train one epoch; rank 0 writes a model that loads."""
+    out = tmp_path / "ddp_model"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "avemotion_core.cli",
+        "train",
+        str(data),
+        "--image-size",
+        IMAGE_SIZE,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 process(es)" in proc.stdout and proc.stdout.count("saved model to") == 1
+    learner = AudiovisualEmotionLearner()
+    learner.load(str(out))
