@@ -125,7 +125,7 @@ def stamp(msg) -> float:
 
 def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path):  # noqa: F811
     from audio_common_msgs.msg import AudioStamped
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     from avemotion_ros import convert
     from avemotion_ros.av_publisher import AVPublisher, face_frames, speech_track
@@ -134,12 +134,16 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     params = write_params(
         tmp_path, "live", **topics(prefix), model_path=str(model_dir), image_size=64, qos="reliable",
         qos_depth=50, num_threads=1, diagnostics_period=0.5, max_delay=MAX_DELAY, stale_after=STALE_AFTER,
+        compressed_image_topic=f"{prefix}/compressed", debug_image=True, debug_image_topic=f"{prefix}/debug",
     )
     log = tmp_path / "node.log"
     proc = start_node(ros_env, params, log)
     listener = Listener(prefix)
+    debug_images: list = []
+    listener.node.create_subscription(Image, f"{prefix}/debug", debug_images.append, 10)
     try:
         pub = AVPublisher(listener.node, f"{prefix}/camera", f"{prefix}/audio")
+        compressed_pub = listener.node.create_publisher(CompressedImage, f"{prefix}/compressed", 10)
         rate, fps, seconds, camera_stops = 16000, 30, 12.0, 5.0
         audio = speech_track(seconds, rate)
         frames = face_frames(30, 192)
@@ -159,6 +163,9 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
         bad.encoding, bad.height = "rgb8", bad.height + 3  # data shorter than step * height
         pub.image_pub.publish(bad)
         pub.publish_frame(t0 + 0.5, frames[1])  # far out of order
+        junk = CompressedImage(format="jpeg", data=b"\xff\xd8 truncated")
+        junk.header.stamp.sec, junk.header.stamp.nanosec = convert.seconds_to_stamp(t0 + 2.53)
+        compressed_pub.publish(junk)
         nan = convert.fill_audio(AudioStamped(), np.zeros(160, np.float32), rate, "float32")
         nan.audio.audio_data.float32_data = np.full(160, np.nan, np.float32)
         nan.header.stamp.sec, nan.header.stamp.nanosec = convert.seconds_to_stamp(t0 + 2.52)
@@ -205,11 +212,14 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     assert listener.counter("malformed_image_unsupported_encoding") == 1, d
     assert listener.counter("malformed_image_size_mismatch") == 1, d
     assert listener.counter("malformed_audio_non_finite") == 1, d
+    assert listener.counter("malformed_compressed_decode_failed") == 1, d
     assert listener.counter("frames_dropped_out_of_order") == 1, d
     assert listener.counter("audio_dropped_out_of_order") == 1, d
     assert listener.counter("frames") == int(camera_stops * fps), d
     assert listener.counter("audio_chunks") == int(seconds * 10), d
     assert float(d["latency_ms_max"]) > 0 and float(d["infer_ms_last"]) > 0
+    # one debug image per published window: the middle frame with the label drawn on it
+    assert len(debug_images) == len(got) and stamp(debug_images[-1]) == stamp(got[-1])
 
 
 def test_startup_fails_clearly_on_bad_models(ros_env, model_dir, tmp_path):  # noqa: F811
