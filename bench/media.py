@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import soundfile as sf
+import torch
 from skimage import data
 
 from avemotion_core import audio, video
@@ -65,7 +66,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OpenCV and torch threads (0: library default); 1 gives steadier CPU times")
     args = parser.parse_args()
+    if args.threads:
+        cv2.setNumThreads(args.threads)
+        torch.set_num_threads(args.threads)
     r = args.repeats
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:

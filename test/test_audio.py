@@ -39,6 +39,9 @@ def test_mfcc_matches_librosa_on_speech_noise_and_silence(voice):
     assert audio.mfcc(signals[0]).shape == (10, MFCC_FRAMES)
     np.testing.assert_allclose(audio.mfcc(x, 22050, 20), librosa.feature.mfcc(y=x, sr=22050, n_mfcc=20),
                                rtol=0, atol=2.5e-4)
+    x16 = librosa.resample(x, orig_sr=22050, target_sr=16000)  # another rate: its own mel filterbank
+    np.testing.assert_allclose(audio.mfcc(x16, 16000), librosa.feature.mfcc(y=x16, sr=16000, n_mfcc=10),
+                               rtol=0, atol=2.5e-4)
 
 
 def test_load_wav_equals_file_and_resamples(voice, tmp_path):
