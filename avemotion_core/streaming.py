@@ -34,7 +34,9 @@ class StreamConfig:
     data is older than this at the window end is not fresh. ``min_audio_coverage`` /
     ``min_frame_coverage``: the fraction of real (not zero-filled) audio and of frame slots with a
     nearby frame needed for that modality to be fresh. ``max_frame_gap``: a slot takes the nearest
-    frame only if it is at most this far from the slot's time.
+    frame only if it is at most this far from the slot's time. ``audio_jitter``: a chunk stamped
+    within this of where the previous one ended is appended seamlessly (driver and arrival-time
+    stamps jitter by tens of ms); further off it leaves a counted gap or is dropped as overlapping.
     """
 
     window_seconds: float = WINDOW_SECONDS
@@ -46,7 +48,7 @@ class StreamConfig:
     min_frame_coverage: float = 0.5
     max_frame_gap: float = 0.25
     max_fps: float = 240.0
-    audio_jitter: float = 0.02
+    audio_jitter: float = 0.05
 
     def __post_init__(self) -> None:
         positive = ("window_seconds", "hop_seconds", "stale_after", "max_frame_gap", "max_fps")
