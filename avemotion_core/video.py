@@ -117,13 +117,15 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> list[np.ndar
             frames = _decode_from(container, wanted, seek=True)
     if frames is None:  # no seek needed, the file cannot seek, or the seek landed too late
         with _open(path) as container:
-            frames = _decode_from(container, wanted, seek=False) or []
+            frames = _decode_from(container, wanted, seek=False) or []  # never None without seek
     if not frames and wanted[0] == 0:
         raise VideoError(f"{os.fspath(path)} has zero decodable video frames")
     return frames
 
 
-def _decode_from(container, wanted: list[int], seek: bool) -> list[np.ndarray] | None:
+def _decode_from(
+    container: av.container.InputContainer, wanted: list[int], seek: bool
+) -> list[np.ndarray] | None:
     """Decode forward collecting ``wanted``; None when seeking failed or landed after the first
     wanted frame (the caller then decodes from the start)."""
     stream = container.streams.video[0]
@@ -150,7 +152,7 @@ def _decode_from(container, wanted: list[int], seek: bool) -> list[np.ndarray] |
                 idx = n
             if first:
                 first = False
-                if idx > wanted[0]:
+                if seek and idx > wanted[0]:
                     return None
             if idx < wanted[k]:
                 continue
