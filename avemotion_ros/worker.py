@@ -35,6 +35,9 @@ class LatestWins(Generic[T]):
             self._slot = (item, time.monotonic())
             self._cond.notify()
 
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stopping = True
