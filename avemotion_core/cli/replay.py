@@ -203,7 +203,8 @@ def replay(args: argparse.Namespace) -> dict:
         )
         windower = StreamWindower(cfg.stream_config())
         raw_format = cfg.raw_format()
-        wanted = [c for c in reader.connections if c.topic in {t for t, _ in (image, audio) if t}]
+        chosen = {sel[0] for sel in (image, audio) if sel is not None}
+        wanted = [c for c in reader.connections if c.topic in chosen]
         bag_start = reader.start_time * 1e-9
         bag_seconds = reader.duration * 1e-9
         counts: Counter[str] = Counter()
