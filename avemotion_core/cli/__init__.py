@@ -30,12 +30,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Library exceptions that describe bad input, not bugs (imported lazily: they pull in torch)."""
-    from avemotion_core.dataset import DatasetError
-    from avemotion_core.fileio import DownloadError, ModelFileError
-    from avemotion_core.synth import SynthError
+    """Library exceptions that describe bad input, not bugs.
 
-    return (CliError, DatasetError, ModelFileError, DownloadError, SynthError, ValueError, OSError)
+    Only modules the subcommand actually imported can have raised, so nothing is imported here
+    (``synth`` needs soundfile, ``dataset`` torch: a subcommand must not depend on them for nothing).
+    """
+    found: list[type[BaseException]] = [CliError, ValueError, OSError]
+    for module, names in (
+        ("avemotion_core.dataset", ("DatasetError",)),
+        ("avemotion_core.fileio", ("ModelFileError", "DownloadError")),
+        ("avemotion_core.synth", ("SynthError",)),
+    ):
+        if module in sys.modules:
+            found += [getattr(sys.modules[module], name) for name in names]
+    return tuple(found)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

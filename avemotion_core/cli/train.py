@@ -89,10 +89,10 @@ def _distributed_setup(device: str) -> tuple[str, bool]:
             raise UsageError("--device cuda was requested but CUDA is not available")
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
-        backend = "nccl"
+        # naming the device lets NCCL bind eagerly instead of guessing it from the global rank
+        dist.init_process_group(backend="nccl", device_id=torch.device(device))
     else:
-        backend = "gloo"
-    dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="gloo")
     return device, True
 
 
