@@ -319,7 +319,7 @@ def _face_mask() -> np.ndarray:
 def background(actor: int, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """Textured studio backdrop (per-actor colour + seeded blurred noise), float32 HxWx3."""
     w, h = size
-    colour = np.array([120, 120, 125], np.float32) + 25 * np.sin(np.array([0.7, 1.3, 2.1]) * actor)
+    colour = np.array([120, 120, 125], np.float32) + 12 * np.sin(np.array([0.7, 1.3, 2.1]) * actor)
     ramp = np.linspace(0.85, 1.1, h, dtype=np.float32)[:, None, None]
     noise = cv2.GaussianBlur(rng.normal(0, 12, (h, w)).astype(np.float32), (0, 0), 4)[..., None]
     return np.clip(colour * ramp + noise, 0, 255)
