@@ -37,7 +37,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from avemotion_core.fileio import atomic_path, atomic_write_bytes
+from avemotion_core.inference_data import load_clip_window
 from avemotion_core.labels import EMOTIONS, SAMPLE_RATE, WINDOW_SECONDS
+from avemotion_core.video import probe_video
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +200,6 @@ def _init_worker() -> None:
 
 def _preprocess_one(job: tuple[Path, Path | None, Path, FeatureParams]) -> tuple[str | None, float]:
     """Compute and atomically store one clip's features; returns (error or None, video fps)."""
-    from avemotion_core.inference_data import load_clip_window
-    from avemotion_core.video import probe_video
-
     video, audio, out, params = job
     try:
         fps = probe_video(video).fps

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from avemotion_core.fileio import atomic_path
 from avemotion_core.labels import EMOTIONS
+from avemotion_core.video import write_video
 
 STATEMENTS = ("Kids are talking by the door", "Dogs are sitting by the door")
 AUDIO_SR = 48000  # RAVDESS audio-only files: 48 kHz, 16-bit, mono
@@ -400,8 +401,6 @@ def generate_clip(
     write_av: bool = False,
 ) -> list[Path]:
     """Write the audio-only wav and video-only mp4 (and optionally the AV mp4) of one utterance."""
-    from avemotion_core.video import write_video  # the media engineer's H.264 writer
-
     rng = clip_rng(seed, clip)
     n_frames = int(round(rng.uniform(3.5, 4.0) * fps))
     duration = n_frames / fps
