@@ -36,21 +36,9 @@ def bags(clips, tmp_path_factory) -> dict[str, Path]:
     made = {"mcap": tmp / "mcap_bag", "sqlite3": tmp / "db3_bag", "labels": tmp / "labels.csv"}
     proc = run_cli("bag-from-clip", *clips, "--out", made["mcap"], "--labels-out", made["labels"])
     assert proc.returncode == 0, proc.stderr
-    proc = run_cli(
-        "bag-from-clip",
-        *clips,
-        "--out",
-        made["sqlite3"],
-        "--storage",
-        "sqlite3",
-        "--audio-flavour",
-        "raw",
-        "--image-topic",
-        "/cam",
-        "--audio-topic",
-        "/mic",
-    )
-    assert proc.returncode == 0, proc.stderr
+    argv = ["bag-from-clip", *map(str, clips), "--out", str(made["sqlite3"]), "--storage", "sqlite3"]
+    argv += ["--audio-flavour", "raw", "--image-topic", "/cam", "--audio-topic", "/mic"]
+    assert main(argv) == 0  # in-process: the console script itself was exercised just above
     return made
 
 
@@ -131,22 +119,10 @@ def test_replay_scores_windows_and_storage_formats_agree(bags, model, tmp_path):
         assert len(list(csv.DictReader(f))) == len(windows)
     assert (out / "confusion.png").is_file() and (out / "confusion.csv").is_file()
     # the same recording in sqlite3 storage with raw int16 audio decodes to identical predictions
-    proc = run_cli(
-        "replay",
-        bags["sqlite3"],
-        "--model",
-        model,
-        "--image-size",
-        IMAGE_SIZE,
-        "--hop",
-        "1.0",
-        "--raw-audio-rate",
-        "16000",
-        "--json",
-        "-",
-    )
-    assert proc.returncode == 0, proc.stderr
-    other = json.loads(proc.stdout)["windows"]
+    other_json = tmp_path / "sqlite3.json"
+    argv = ["replay", str(bags["sqlite3"]), "--model", str(model), "--image-size", IMAGE_SIZE, "--hop", "1.0"]
+    assert main([*argv, "--raw-audio-rate", "16000", "--json", str(other_json)]) == 0
+    other = json.loads(other_json.read_text())["windows"]
     assert [(w["end"], w["label"]) for w in other] == [(w["end"], w["label"]) for w in windows]
     np.testing.assert_allclose(
         [w["confidence"] for w in other], [w["confidence"] for w in windows], atol=1e-5
