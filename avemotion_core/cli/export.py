@@ -69,7 +69,7 @@ def export_torchscript(learner, path: Path, size: int) -> float:
     from avemotion_core.fileio import atomic_path
 
     model = learner.model.eval()
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.no_grad():
         traced = torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False)
         with atomic_path(path) as tmp:
             torch.jit.save(traced, str(tmp))
