@@ -89,6 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="write windows.csv, summary.json and, with --labels, confusion.csv/.png here",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device(p)
     return p
 
@@ -177,6 +178,7 @@ def replay(args: argparse.Namespace) -> dict:
     import cv2
     from rosbags.rosbag2 import Reader
     from rosbags.rosbag2.errors import ReaderError
+    from tqdm import tqdm
 
     from avemotion_core.faces import FaceCropper
     from avemotion_core.streaming import StreamWindower
@@ -211,7 +213,16 @@ def replay(args: argparse.Namespace) -> dict:
         rows: list[dict] = []
         latencies: list[float] = []
         t_run = time.perf_counter()
-        for conn, log_ns, raw in reader.messages(connections=wanted):
+        quiet = args.no_progress or "-" in (args.csv, args.json)
+        messages = tqdm(
+            reader.messages(connections=wanted),
+            total=sum(c.msgcount for c in wanted),
+            desc="replay",
+            unit="msg",
+            disable=quiet,
+            leave=False,
+        )
+        for conn, log_ns, raw in messages:
             is_image = image is not None and conn.topic == image[0]
             kind = "image" if is_image else "audio"
             try:
