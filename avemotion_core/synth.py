@@ -327,9 +327,17 @@ def background(actor: int, rng: np.random.Generator, size: tuple[int, int]) -> n
 
 
 def draw_mouth(
-    face: np.ndarray, anchor: tuple[float, float, float], look: Look, opening: float, gain: float
+    layer: np.ndarray,
+    anchor: tuple[float, float, float],
+    look: Look,
+    opening: float,
+    gain: float,
+    colours: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> None:
-    """Draw the mouth in place: lip line curved by emotion, opened by the current loudness."""
+    """Draw the mouth in place: lip line curved by emotion, opened by the current loudness.
+
+    ``layer`` is the RGBA face patch; ``colours`` are the (inside, lip) RGBA colours.
+    """
     width = FACE_PX * anchor[2] * look.mouth_width * (1 + 0.3 * (gain - 1))
     cx, cy = anchor[0] * FACE_PX, anchor[1] * FACE_PX
     xs = np.linspace(-1.0, 1.0, 24)
@@ -338,8 +346,8 @@ def draw_mouth(
     upper = np.stack([cx + xs * width / 2, centre - half_open], 1)
     lower = np.stack([cx + xs[::-1] * width / 2, (centre + half_open)[::-1]], 1)
     poly = np.round(np.concatenate([upper, lower]) * 4).astype(np.int32)  # 2 fractional bits
-    cv2.fillPoly(face, [poly], (70.0, 25.0, 30.0), lineType=cv2.LINE_AA, shift=2)
-    cv2.polylines(face, [poly], True, (150.0, 60.0, 60.0), 1, lineType=cv2.LINE_AA, shift=2)
+    cv2.fillPoly(layer, [poly], colours[0], lineType=cv2.LINE_AA, shift=2)
+    cv2.polylines(layer, [poly], True, colours[1], 1, lineType=cv2.LINE_AA, shift=2)
 
 
 def render_frames(
@@ -362,13 +370,16 @@ def render_frames(
     phase = rng.uniform(0, 2 * np.pi, 4)
     tint = 1 + gain * np.asarray(look.tint, np.float32) * rng.uniform(0.85, 1.15)
     light = gain * look.brightness + rng.uniform(-8, 8)
+    # Face and alpha mask as one RGBA layer, lit once per clip: one warp per frame instead of two.
+    layer0 = np.dstack([np.clip(face0 * tint + light, 0, 255), mask0]).astype(np.float32)
+    colours = tuple((*np.clip(np.array(c) * tint + light, 0, 255).tolist(), 1.0)
+                    for c in ((70.0, 25.0, 30.0), (150.0, 60.0, 60.0)))
     px = FACE_PX * face_scale
     frames = np.empty((len(envelope), h, w, 3), np.uint8)
     for i, opening in enumerate(envelope):
         t = i / fps
-        face = face0.copy()
-        draw_mouth(face, anchor, look, float(opening), gain)
-        face = np.clip(face * tint + light, 0, 255, out=face)
+        layer = layer0.copy()
+        draw_mouth(layer, anchor, look, float(opening), gain, colours)
         scale = face_scale * (1 + gain * look.pulse[0] * np.sin(2 * np.pi * look.pulse[1] * t + phase[0]))
         angle = gain * (look.tilt[0] + look.tilt[1] * np.sin(2 * np.pi * look.tilt[2] * t + phase[1]))
         cx = cx0 + gain * look.shake[0] * px * np.sin(2 * np.pi * look.shake[1] * t + phase[2])
@@ -381,11 +392,11 @@ def render_frames(
         x1, y1 = min(w, int(cx) + half), min(h, int(cy) + half)
         m[:, 2] -= (x0, y0)
         roi = (x1 - x0, y1 - y0)
-        warped = cv2.warpAffine(face, m, roi, flags=cv2.INTER_LINEAR)
-        alpha = cv2.warpAffine(mask0, m, roi, flags=cv2.INTER_LINEAR)[..., None]
+        warped = cv2.warpAffine(layer, m, roi, flags=cv2.INTER_LINEAR)
+        alpha = warped[..., 3:]
         frames[i] = bg
         patch = bg_f[y0:y1, x0:x1]
-        frames[i, y0:y1, x0:x1] = np.clip(patch + alpha * (warped - patch), 0, 255).astype(np.uint8)
+        frames[i, y0:y1, x0:x1] = np.clip(patch + alpha * (warped[..., :3] - patch), 0, 255).astype(np.uint8)
     return frames
 
 
