@@ -89,6 +89,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="write windows.csv, summary.json and, with --labels, confusion.csv/.png here",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads, as the node's num_threads (default: torch's choice)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device(p)
     return p
@@ -156,6 +162,8 @@ def _node_config(args: argparse.Namespace, image_topic: str | None, audio: tuple
             values[name] = getattr(args, name)
     if args.hop is not None:
         values["hop_seconds"] = args.hop
+    if args.threads is not None:
+        values["num_threads"] = args.threads
     if audio is not None:
         values["audio_flavour"], values["audio_stamped"] = AUDIO_TYPES[audio[1]]
     values["image_topic"] = image_topic or ""
@@ -200,6 +208,10 @@ def replay(args: argparse.Namespace) -> dict:
         cfg = _node_config(args, image[0] if image else None, audio)
         store = typestore(cfg.audio_flavour)
         learner = load_learner(args.model, args.device)
+        if cfg.num_threads:  # as the node does
+            import torch
+
+            torch.set_num_threads(cfg.num_threads)
         cropper = FaceCropper(
             detector=NoFaceDetector() if cfg.face_detector == "none" else None, size=cfg.image_size
         )
