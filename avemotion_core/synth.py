@@ -453,6 +453,8 @@ def generate_dataset(
     """Generate a RAVDESS-format dataset under ``out_dir``; returns the written file paths."""
     require_tools()
     clips = plan_clips(actors, emotions, statements, repetitions, intensities)
+    if min(frame_size) < 64 or frame_size[0] % 2 or frame_size[1] % 2:
+        raise SynthError(f"frame size must be even and at least 64x64 (H.264 4:2:0), got {frame_size}")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     job = functools.partial(generate_clip, out_dir=out_dir, seed=seed, fps=fps, frame_size=frame_size,
                             write_av=write_av)
@@ -476,8 +478,6 @@ def _frame_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"frame size must look like 320x240, got {text!r}") from exc
-    if w < 64 or h < 64:
-        raise argparse.ArgumentTypeError("frame size must be at least 64x64")
     return w, h
 
 

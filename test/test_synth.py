@@ -138,6 +138,12 @@ def test_video_differs_between_emotions(generated: Path) -> None:
     assert np.abs(means[4] - means[8]).mean() > 5.0
 
 
+@pytest.mark.parametrize("size", [(321, 240), (32, 32)])
+def test_bad_frame_size_is_a_clear_error(size, tmp_path: Path) -> None:
+    with pytest.raises(synth.SynthError, match="frame size"):
+        synth.generate_dataset(tmp_path, actors=1, emotions="neutral", statements=1, frame_size=size)
+
+
 def test_missing_speech_tools_give_a_clear_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: no espeak-ng, no sox
     with pytest.raises(synth.SynthError, match="apt-get install espeak-ng sox"):
