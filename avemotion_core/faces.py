@@ -123,6 +123,24 @@ class HaarFaceDetector:
                 for (x, y, bw, bh), n in zip(found, np.ravel(neighbours), strict=True)]
 
 
+class NoFaceDetector:
+    """For inputs that already show a cropped face (``face_detector: none``): never finds a face,
+    so every frame falls back to the centre crop."""
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        return []
+
+
+FACE_DETECTORS = ("haar", "none")
+
+
+def make_cropper(face_detector: str, size: int) -> FaceCropper:
+    """The cropper for a ``face_detector`` setting, as the node and the replay tool configure it."""
+    if face_detector not in FACE_DETECTORS:
+        raise ValueError(f"face_detector={face_detector!r} is not one of {FACE_DETECTORS}")
+    return FaceCropper(detector=NoFaceDetector() if face_detector == "none" else None, size=size)
+
+
 @dataclass
 class CropResult:
     """Face crops of a window: ``crops`` (N, size, size, 3) uint8, the square box used per frame,

@@ -18,6 +18,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class ModelFileError(RuntimeError):
     """A model/metadata file is missing, corrupt, truncated or does not match the configuration."""
 
@@ -38,6 +47,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates 0600; give the file the permissions a plain open() would have.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

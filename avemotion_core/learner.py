@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from avemotion_core.category import Category
 from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, download_file
-from avemotion_core.labels import EMOTIONS, MFCC_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW_SECONDS
+from avemotion_core.labels import EMOTIONS, IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW_SECONDS
 from avemotion_core.model import (
     DROPOUT_MODES,
     EVAL_MODES,
@@ -75,6 +75,7 @@ class AudiovisualEmotionLearner:
         labels: Sequence[str] | None = None,
         amp: bool | None = None,
         seed: int = 0,
+        image_size: int = IMAGE_SIZE,
     ) -> None:
         if num_class < 2:
             raise ValueError(f"num_class must be >= 2, got {num_class}")
@@ -100,6 +101,9 @@ class AudiovisualEmotionLearner:
         # bf16 autocast on CUDA: ~2x faster on tensor cores, needs no loss scaler.
         self.amp = (self.device.type == "cuda") if amp is None else amp
         self.seed = seed
+        # The face-crop side the model was trained on; saved with the weights so the data path
+        # (node, replay, infer CLI) crops at the same size.
+        self.image_size = image_size
         self.labels = self._check_labels(labels)
         torch.manual_seed(seed)
         self.model = MultiModalCNN(
@@ -415,6 +419,7 @@ class AudiovisualEmotionLearner:
             "n_mfcc": N_MFCC,
             "mfcc_frames": MFCC_FRAMES,
             "window_seconds": WINDOW_SECONDS,
+            "image_size": self.image_size,
         }
         state = {k.removeprefix("module."): v for k, v in self.model.state_dict().items()}
         return save_model_dir(path, state, meta)
@@ -449,6 +454,8 @@ class AudiovisualEmotionLearner:
             raise ModelFileError(f"weights in {path} have wrong shapes: {exc}") from exc
         if "labels" in meta:
             self.labels = self._check_labels(meta["labels"])
+        if isinstance(meta.get("image_size"), int) and meta["image_size"] >= 32:
+            self.image_size = meta["image_size"]
         self.model.to(self.device).eval()
 
     def _key_diff(self, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:

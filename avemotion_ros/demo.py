@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.duration import Duration
     from vision_msgs.msg import Classification
 
+    from avemotion_core.node_config import NodeConfig
     from avemotion_ros.av_publisher import AVPublisher
-    from avemotion_ros.params import NodeConfig
 
     model = NodeConfig(model_path=args.model).model_dir()
     if not (model / "metadata.json").is_file():

@@ -28,25 +28,18 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from avemotion_core.faces import Box, FaceCropper
+from avemotion_core import messages as convert
+from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.model_files import read_metadata
+from avemotion_core.node_config import ConfigError, NodeConfig
 from avemotion_core.streaming import StreamWindow, StreamWindower
-from avemotion_ros import convert
-from avemotion_ros.params import ConfigError, NodeConfig
 from avemotion_ros.worker import LatestWins
 
 
 class StartupError(RuntimeError):
     """The node cannot run with this configuration / model; the message says how to fix it."""
-
-
-class NoFaceDetector:
-    """For topics that already show a cropped face: every frame is centre-cropped."""
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        return []
 
 
 def _message_types(flavour: str, stamped: bool) -> tuple[Any, Any, Any]:
@@ -109,14 +102,16 @@ class EmotionNode(Node):
         types = _message_types(cfg.audio_flavour, cfg.audio_stamped)
         self._classification, self._hypothesis, audio_cls = types
         self.learner = load_learner(cfg)
+        self.image_size = cfg.image_size or self.learner.image_size
+        if self.image_size > cfg.max_frame_side:
+            raise StartupError(f"max_frame_side {cfg.max_frame_side} < image_size {self.image_size}")
         if cfg.num_threads:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-        detector = NoFaceDetector() if cfg.face_detector == "none" else None
-        self.cropper = FaceCropper(detector=detector, size=cfg.image_size)
+        self.cropper = make_cropper(cfg.face_detector, self.image_size)
         self.windower = StreamWindower(cfg.stream_config())
-        self.raw_format = cfg.raw_format()
+        self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
         self.lock = threading.Lock()  # windower + counters: callbacks vs worker vs diagnostics
         self.counts: Counter[str] = Counter()
         self.latency_ms: deque[float] = deque(maxlen=100)
@@ -135,10 +130,10 @@ class EmotionNode(Node):
         # backlog of large frames never holds audio chunks back (and vice versa).
         camera, mic = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         if cfg.image_topic:
-            on_image = lambda m: self._on_frame(m, convert.image_to_rgb, "image")  # noqa: E731
+            on_image = lambda m: self._on_frame(m, "image")  # noqa: E731
             self.create_subscription(Image, cfg.image_topic, on_image, qos, callback_group=camera)
         if cfg.compressed_image_topic:
-            on_compressed = lambda m: self._on_frame(m, convert.compressed_to_rgb, "compressed")  # noqa: E731
+            on_compressed = lambda m: self._on_frame(m, "compressed")  # noqa: E731
             self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos,
                                      callback_group=camera)
         if cfg.audio_topic:
@@ -158,33 +153,22 @@ class EmotionNode(Node):
             self.counts[f"malformed_{kind}_{exc.reason}"] += 1
         self.get_logger().warning(f"dropped {kind} message: {exc}", throttle_duration_sec=2.0)
 
-    def _on_frame(self, msg: Any, decode: Any, kind: str) -> None:
+    def _on_frame(self, msg: Any, kind: str) -> None:
         try:
-            stamp = convert.stamp_seconds(msg.header)
-            rgb = decode(msg)
+            stamp, rgb = convert.frame_from_msg(msg, kind == "compressed", self.cfg.max_frame_side)
         except convert.ConversionError as exc:
             self._malformed(kind, exc)
             return
-        side = max(rgb.shape[:2])
-        if side > self.cfg.max_frame_side:  # bounded memory: the buffer holds ~5 s of frames
-            scale = self.cfg.max_frame_side / side
-            rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
-                             interpolation=cv2.INTER_AREA)
         with self.lock:
             self.windower.add_frame(stamp, rgb)
             windows = self.windower.poll()
         self._dispatch(windows)
 
     def _on_audio(self, msg: Any) -> None:
+        # Without a header the chunk is taken to have ended on arrival.
+        arrival = None if self.cfg.audio_stamped else self.get_clock().now().nanoseconds * 1e-9
         try:
-            if self.cfg.audio_flavour == "modern":
-                samples, rate = convert.audio_to_mono(msg)
-            else:
-                samples, rate = convert.raw_audio_to_mono(msg, self.raw_format)
-            if self.cfg.audio_stamped:
-                stamp = convert.stamp_seconds(msg.header)
-            else:  # no header: the chunk ended about now
-                stamp = self.get_clock().now().nanoseconds * 1e-9 - len(samples) / rate
+            stamp, samples, rate = convert.audio_from_msg(msg, self.raw_format, arrival)
         except convert.ConversionError as exc:
             self._malformed("audio", exc)
             return
@@ -212,7 +196,7 @@ class EmotionNode(Node):
 
     def _infer_and_publish(self, win: StreamWindow, submitted: float) -> None:
         t0 = time.monotonic()
-        audio, video = win.build(cropper=self.cropper, image_size=self.cfg.image_size).to_tensors()
+        audio, video = win.build(cropper=self.cropper, image_size=self.image_size).to_tensors()
         cat = self.learner.infer(audio, video, mode=win.mode)
         done = time.monotonic()
         with self.lock:

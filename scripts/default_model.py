@@ -73,7 +73,7 @@ class PackedWindows(Dataset):
         return self.mfcc[i], video, self.labels[i]
 
 
-def train(pack_file: str, out: str, epochs: int, device: str, fusion: str, seed: int) -> None:
+def train(pack_file: str, out: str, epochs: int, device: str, fusion: str, seed: int, logs: str) -> None:
     from avemotion_core.dataset import split_actors
     from avemotion_core.learner import AudiovisualEmotionLearner
 
@@ -109,17 +109,16 @@ def train(pack_file: str, out: str, epochs: int, device: str, fusion: str, seed:
         fusion=fusion,
         mod_drop="zerodrop",
         iters=epochs,
-        lr=0.01,
+        lr=0.02,
         lr_steps=[int(epochs * 0.6), int(epochs * 0.85)],
-        batch_size=16,
+        batch_size=8,
         n_workers=0,
         device=device,
         seed=seed,
+        image_size=int(data["image_size"]),
     )
     t0 = time.perf_counter()
-    learner.fit(
-        train_set, val_set, logging_path=str(Path(out).parent / "default_model_logs"), restore_best=True
-    )
+    learner.fit(train_set, val_set, logging_path=logs, restore_best=True)
     took = time.perf_counter() - t0
     modes = ("audiovisual", "onlyaudio", "onlyvideo", "noisyaudio", "noisyvideo")
     report = {m: learner.eval(test_set, silent=True, mode=m)["acc"] for m in modes}
@@ -155,11 +154,12 @@ def main() -> None:
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     t.add_argument("--fusion", default="ia")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--logs", default="logs/default_model", help="TensorBoard logs and checkpoints")
     args = parser.parse_args()
     if args.cmd == "pack":
         pack(args.root, args.out, args.image_size, args.workers)
     else:
-        train(args.pack, args.out, args.epochs, args.device, args.fusion, args.seed)
+        train(args.pack, args.out, args.epochs, args.device, args.fusion, args.seed, args.logs)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from ros_support import ros_env  # noqa: F401
 from sensor_msgs.msg import CompressedImage, Image
 
-from avemotion_ros import convert as C
+from avemotion_core import messages as C
 
 FAST = settings(max_examples=30, deadline=None)
 ROOT = Path(__file__).resolve().parents[1]

@@ -267,3 +267,11 @@ def test_download_own_layout_checks_recorded_hash(
     with pytest.raises(DownloadError, match="SHA-256 mismatch"):
         learner.download(str(tmp_path / "tampered"), url=url, model_name=None, progress=False)
     assert not (tmp_path / "tampered" / "model.safetensors").exists()
+
+
+def test_saved_files_get_normal_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (mode 0600); the result must be readable like open()'s."""
+    out = AudiovisualEmotionLearner().save(str(tmp_path / "m"))
+    (tmp_path / "plain").write_text("x")
+    expected = (tmp_path / "plain").stat().st_mode & 0o777
+    assert {(p.stat().st_mode & 0o777) for p in out.iterdir()} == {expected}

@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _stamp(store, t: float, frame_id: str):
-    from avemotion_ros.convert import seconds_to_stamp
+    from avemotion_core.messages import seconds_to_stamp
 
     sec, nsec = seconds_to_stamp(t)
     time_cls = store.types["builtin_interfaces/msg/Time"]

@@ -43,7 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--format", choices=("torchscript", "onnx", "both"), default="both")
     p.add_argument(
-        "--image-size", type=image_size, default=224, help="face crop size the export is traced at"
+        "--image-size",
+        type=image_size,
+        default=None,
+        help="face crop size the export is traced at (default: the model's)",
     )
     p.add_argument(
         "--tolerance", type=float, default=1e-4, help="max |logit difference| allowed (default 1e-4)"
@@ -122,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from avemotion_core.model_files import read_metadata
 
     learner = load_learner(args.model, args.device)
+    args.image_size = args.image_size or learner.image_size
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {

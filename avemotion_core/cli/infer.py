@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--audio", default=None, help="audio file (wav, flac, ...) starting with --video")
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--mode", choices=EVAL_MODES, default="audiovisual", help="eval mode")
-    p.add_argument("--image-size", type=image_size, default=224, help="face crop size the model expects")
+    p.add_argument(
+        "--image-size", type=image_size, default=None, help="face crop size (default: the model's)"
+    )
     p.add_argument("--json", default=None, metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write results as CSV ('-' = stdout)")
     add_device(p)
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
     for video, audio in clips:
         try:
-            rows += classify_clip(learner, video, audio, args.mode, args.image_size)
+            rows += classify_clip(learner, video, audio, args.mode, args.image_size or learner.image_size)
         except ValueError as exc:  # VideoError/AudioError: one unreadable clip must not stop a folder
             failed.append(f"{video}: {exc}")
     quiet = "-" in (args.json, args.csv)

@@ -2,7 +2,7 @@
 
 Messages are decoded by ``avemotion_ros.convert`` (the node's decoders), aligned by
 ``avemotion_core.streaming.StreamWindower`` configured from the node's own parameter defaults
-(``avemotion_ros.params.NodeConfig``), turned into features by ``StreamWindow.build`` (the one
+(``avemotion_core.node_config.NodeConfig``), turned into features by ``StreamWindow.build`` (the one
 ``build_window`` path) and classified by ``learner.infer`` in the window's eval mode -- so what
 replay reports is what the robot would have published. One deliberate difference: the node keeps
 only the newest window when inference falls behind (latest wins); replay classifies every window.
@@ -65,7 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="CSV with columns start,end,label (seconds from the bag start; label = emotion)",
     )
-    p.add_argument("--image-size", type=image_size, default=None, help="face crop size (node default 224)")
+    p.add_argument(
+        "--image-size", type=image_size, default=None, help="face crop size (default: the model's)"
+    )
     p.add_argument(
         "--face-detector",
         choices=("haar", "none"),
@@ -154,7 +156,7 @@ def _pick_topic(reader, wanted: str | None, types: tuple[str, ...], what: str) -
 
 def _node_config(args: argparse.Namespace, image_topic: str | None, audio: tuple[str, str] | None):
     """The node's parameters (its defaults + the replay's options), validated by the node's code."""
-    from avemotion_ros.params import ConfigError, NodeConfig
+    from avemotion_core.node_config import ConfigError, NodeConfig
 
     values: dict = {}
     for name in ("image_size", "face_detector", "raw_audio_format", "raw_audio_rate", "raw_audio_channels"):
@@ -174,23 +176,15 @@ def _node_config(args: argparse.Namespace, image_topic: str | None, audio: tuple
         raise UsageError(str(exc)) from exc
 
 
-class NoFaceDetector:
-    """As the node's ``face_detector: none``: every frame is centre-cropped."""
-
-    def detect(self, image: np.ndarray) -> list:
-        return []
-
-
 def replay(args: argparse.Namespace) -> dict:
     """Run the bag and return ``{"windows": [...], "summary": {...}}``."""
-    import cv2
     from rosbags.rosbag2 import Reader
     from rosbags.rosbag2.errors import ReaderError
     from tqdm import tqdm
 
-    from avemotion_core.faces import FaceCropper
+    from avemotion_core import messages as convert
+    from avemotion_core.faces import make_cropper
     from avemotion_core.streaming import StreamWindower
-    from avemotion_ros import convert
 
     bag_path = existing_path(args.bag, "bag")
     ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None
@@ -208,15 +202,14 @@ def replay(args: argparse.Namespace) -> dict:
         cfg = _node_config(args, image[0] if image else None, audio)
         store = typestore(cfg.audio_flavour)
         learner = load_learner(args.model, args.device)
+        image_size = cfg.image_size or learner.image_size  # as the node: 0 = the model's own size
         if cfg.num_threads:  # as the node does
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-        cropper = FaceCropper(
-            detector=NoFaceDetector() if cfg.face_detector == "none" else None, size=cfg.image_size
-        )
+        cropper = make_cropper(cfg.face_detector, image_size)
         windower = StreamWindower(cfg.stream_config())
-        raw_format = cfg.raw_format()
+        raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
         chosen = {sel[0] for sel in (image, audio) if sel is not None}
         wanted = [c for c in reader.connections if c.topic in chosen]
         bag_start = reader.start_time * 1e-9
@@ -245,39 +238,17 @@ def replay(args: argparse.Namespace) -> dict:
             counts[f"{kind}_messages"] += 1
             try:
                 if is_image:  # the node's _on_frame
-                    stamp = convert.stamp_seconds(msg.header)
-                    decode = (
-                        convert.compressed_to_rgb
-                        if conn.msgtype.endswith("CompressedImage")
-                        else convert.image_to_rgb
-                    )
-                    rgb = decode(msg)
-                    side = max(rgb.shape[:2])
-                    if side > cfg.max_frame_side:
-                        scale = cfg.max_frame_side / side
-                        rgb = cv2.resize(
-                            rgb,
-                            (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
-                            interpolation=cv2.INTER_AREA,
-                        )
-                    windower.add_frame(stamp, rgb)
+                    compressed = conn.msgtype.endswith("CompressedImage")
+                    windower.add_frame(*convert.frame_from_msg(msg, compressed, cfg.max_frame_side))
                 else:  # the node's _on_audio; unstamped audio ended when it was logged
-                    if cfg.audio_flavour == "modern":
-                        samples, rate = convert.audio_to_mono(msg)
-                    else:
-                        samples, rate = convert.raw_audio_to_mono(msg, raw_format)
-                    stamp = (
-                        convert.stamp_seconds(msg.header)
-                        if cfg.audio_stamped
-                        else log_ns * 1e-9 - len(samples) / rate
-                    )
-                    windower.add_audio(stamp, samples, rate)
+                    arrival = None if cfg.audio_stamped else log_ns * 1e-9
+                    windower.add_audio(*convert.audio_from_msg(msg, raw_format, arrival))
             except convert.ConversionError as exc:
                 counts[f"malformed_{kind}_{exc.reason}"] += 1
                 continue
             for win in windower.poll():  # the node's _infer_and_publish
                 t0 = time.perf_counter()
-                built = win.build(cropper=cropper, image_size=cfg.image_size)
+                built = win.build(cropper=cropper, image_size=image_size)
                 a, v = built.to_tensors()
                 cat = learner.infer(a, v, mode=win.mode)
                 ms = (time.perf_counter() - t0) * 1e3

@@ -148,6 +148,7 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
         device=device,
         amp=args.amp,
         seed=args.seed,
+        image_size=args.image_size,
     )
     if main_rank:
         world = dist.get_world_size() if distributed else 1

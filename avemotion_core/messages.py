@@ -300,3 +300,33 @@ def seconds_to_stamp(t: float) -> tuple[int, int]:
         raise ValueError(f"cannot stamp {t}")
     ns = int(round(t * 1e9))
     return ns // 1_000_000_000, ns % 1_000_000_000
+
+
+# ------------------------------------------------------- ingest steps shared by the node and replay
+def frame_from_msg(msg: Any, compressed: bool, max_side: int) -> tuple[float, np.ndarray]:
+    """``(stamp, RGB)`` of an Image / CompressedImage, shrunk so its longest side is <= ``max_side``.
+
+    Shrinking on arrival bounds the frame buffer's memory whatever the camera resolution.
+    """
+    stamp = stamp_seconds(msg.header)
+    rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+    side = max(rgb.shape[:2])
+    if side > max_side:
+        scale = max_side / side
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return stamp, rgb
+
+
+def audio_from_msg(
+    msg: Any, raw_format: RawAudioFormat | None, arrival: float | None = None
+) -> tuple[float, np.ndarray, int]:
+    """``(stamp of the first sample, mono float32, rate)`` of an audio message.
+
+    ``raw_format`` given: the raw ``uint8[] data`` flavour, whose format comes from parameters;
+    otherwise the self-describing modern flavour. ``arrival`` is for messages without a header:
+    the chunk is taken to have ended then.
+    """
+    samples, rate = audio_to_mono(msg) if raw_format is None else raw_audio_to_mono(msg, raw_format)
+    stamp = stamp_seconds(msg.header) if arrival is None else arrival - len(samples) / rate
+    return stamp, samples, rate

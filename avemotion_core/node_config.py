@@ -9,13 +9,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from avemotion_core.faces import FACE_DETECTORS
+from avemotion_core.messages import RawAudioFormat
 from avemotion_core.streaming import StreamConfig
-from avemotion_ros.convert import RawAudioFormat
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "avemotion_core" / "assets" / "default_model"
 AUDIO_FLAVOURS = ("modern", "raw")
 QOS_PROFILES = ("sensor_data", "reliable")
-FACE_DETECTORS = ("haar", "none")
 DEVICES = ("cpu", "cuda")
 
 
@@ -55,7 +55,7 @@ class NodeConfig:
     stale_after: float = 2.0
     max_delay: float = 1.0
     face_detector: str = "haar"
-    image_size: int = 224
+    image_size: int = 0
     max_frame_side: int = 640
     min_confidence: float = 0.0
     debug_image: bool = False
@@ -83,8 +83,8 @@ class NodeConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
         if not self.image_topic and not self.compressed_image_topic and not self.audio_topic:
             raise ConfigError("no input topic: set image_topic, compressed_image_topic or audio_topic")
-        if self.image_size < 32:
-            raise ConfigError(f"image_size must be >= 32, got {self.image_size}")
+        if self.image_size != 0 and self.image_size < 32:
+            raise ConfigError(f"image_size must be 0 (the model's) or >= 32, got {self.image_size}")
         if self.max_frame_side < self.image_size:
             raise ConfigError(f"max_frame_side {self.max_frame_side} < image_size {self.image_size}")
         if self.qos_depth < 1 or self.diagnostics_period <= 0 or self.num_threads < 0:
