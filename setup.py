@@ -14,7 +14,9 @@ with open("requirements.txt") as f:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["avemotion_core", "avemotion_core.*", "avemotion_ros", "avemotion_ros.*"]),
+    packages=find_packages(
+        include=["avemotion_core", "avemotion_core.*", "avemotion_ros", "avemotion_ros.*"]
+    ),
     package_data={"avemotion_core": ["assets/*", "assets/**/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

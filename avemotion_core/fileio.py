@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +107,8 @@ def download_file(
             got = digest.hexdigest()
             if sha256 is not None and got.lower() != sha256.lower():
                 raise DownloadError(f"SHA-256 mismatch for {url}: expected {sha256}, got {got}")
+            if sha256 is None:
+                warnings.warn(f"{url} not verified (no SHA-256 given); its SHA-256 is {got}", stacklevel=3)
     except DownloadError:
         raise
     except OSError as exc:  # URLError, HTTPError, timeouts and disk errors are all OSError
