@@ -26,6 +26,7 @@ import numpy as np
 from avemotion_ros.ros_env import RosEnvMissing, subprocess_env
 
 PREFIX = "/avemotion_demo"
+HELD_OUT_ACTORS = (3, 5)
 
 
 def ensure_ros_env() -> None:
@@ -62,7 +63,9 @@ def make_recording(
             intensity=2 if name != "neutral" else 1,
             statement=i % 2 + 1,
             repetition=1,
-            actor=1 + i % 4,
+            # Actors 3 and 5 were held out when the embedded model was trained (test / validation
+            # actors in its TRAINING.json), so the demo shows faces and voices it never learned from.
+            actor=HELD_OUT_ACTORS[i % len(HELD_OUT_ACTORS)],
         )
         wav, mp4 = generate_clip(clip, workdir, seed=7)
         info = probe_video(mp4)
