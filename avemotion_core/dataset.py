@@ -26,7 +26,6 @@ import time
 import warnings
 import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from avemotion_core.fileio import atomic_path, atomic_write_bytes
 from avemotion_core.inference_data import load_clip_window
 from avemotion_core.labels import EMOTIONS, SAMPLE_RATE, WINDOW_SECONDS
 from avemotion_core.video import probe_video
+from avemotion_core.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def preprocess_clips(
                 odd_fps += bool(input_fps and not error and abs(fps - input_fps) > 0.5)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+            with worker_pool(workers, _init_worker) as pool:
                 for error, fps in pool.map(_preprocess_one, todo, chunksize=1):
                     errors += [error] if error else []
                     odd_fps += bool(input_fps and not error and abs(fps - input_fps) > 0.5)

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from tqdm import tqdm
 from avemotion_core.fileio import atomic_path
 from avemotion_core.labels import EMOTIONS
 from avemotion_core.video import write_video
+from avemotion_core.workers import worker_pool
 
 STATEMENTS = ("Kids are talking by the door", "Dogs are sitting by the door")
 AUDIO_SR = 48000  # RAVDESS audio-only files: 48 kHz, 16-bit, mono
@@ -466,7 +466,7 @@ def generate_dataset(
                 written += job(clip)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+            with worker_pool(workers, _worker_init) as pool:
                 for paths in pool.map(job, clips):
                     written += paths
                     bar.update()

@@ -17,7 +17,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import av
@@ -32,6 +31,7 @@ from avemotion_core.labels import IMAGE_SIZE, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SE
 from avemotion_core.synth import generate_dataset
 from avemotion_core.video import select_frame_indices
 from avemotion_core.window import audio_features
+from avemotion_core.workers import worker_pool
 
 OPENDR_FRAMES = 108  # 3.6 s at 30 fps
 
@@ -76,7 +76,7 @@ def clips_per_second(fn: Callable[[tuple[Path, Path]], int], jobs: list[tuple[Pa
             fn(job)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         return len(jobs) / wall, cpu / len(jobs)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with worker_pool(workers, _init_worker) as pool:
         list(pool.map(fn, jobs[:workers]))  # warm-up of every worker
         w0 = time.perf_counter()
         list(pool.map(fn, jobs))
