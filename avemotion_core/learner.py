@@ -106,9 +106,11 @@ class AudiovisualEmotionLearner:
         self.image_size = image_size
         self.labels = self._check_labels(labels)
         torch.manual_seed(seed)
+        # channels_last: the per-frame 2-D backbone (~95% of the work) runs ~1.5x faster on CPU in
+        # NHWC (bench/model_forward.py, "im+cl"); the model converts its frame batch to match.
         self.model = MultiModalCNN(
             num_classes=num_class, fusion=fusion, seq_length=seq_length, pretr_ef=pretr_ef
-        ).to(self.device)
+        ).to(self.device, memory_format=torch.channels_last)
 
     def _check_labels(self, labels: Sequence[str] | None) -> list[str]:
         if labels is None:

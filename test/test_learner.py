@@ -262,7 +262,7 @@ def test_download_own_layout_checks_recorded_hash(
     learner = AudiovisualEmotionLearner()
     learner.load(str(learner.download(str(tmp_path / "ok"), url=url, model_name=None, progress=False)))
 
-    tensors = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    tensors = {k: v.contiguous().clone() for k, v in learner.model.state_dict().items()}
     tensors[next(iter(tensors))].add_(1)  # a swapped weights file no longer matches metadata's hash
     save_file(tensors, str(www / "model.safetensors"))
     with pytest.raises(DownloadError, match="SHA-256 mismatch"):
