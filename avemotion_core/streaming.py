@@ -194,6 +194,7 @@ class StreamWindower:
         if not math.isfinite(stamp):
             self.stats["frames_dropped_bad_stamp"] += 1
             return False
+        self._restart_if_clock_jumped_back(stamp)
         if self.frames and stamp <= self.frames[-1][0]:
             reason = "duplicate" if stamp == self.frames[-1][0] else "out_of_order"
             self.stats[f"frames_dropped_{reason}"] += 1
@@ -225,6 +226,7 @@ class StreamWindower:
         if not np.all(np.isfinite(samples)):
             self.stats["audio_dropped_non_finite"] += 1
             return False
+        self._restart_if_clock_jumped_back(stamp)
         cfg = self.config
         ring = self.audio
         restart = ring is None or ring.rate != rate or stamp - ring.end_time > cfg.keep_seconds
@@ -262,6 +264,21 @@ class StreamWindower:
         ring.real[idx % capacity] = real
 
     # ------------------------------------------------------------------ clock
+    def _restart_if_clock_jumped_back(self, stamp: float) -> None:
+        """Start a new timeline when a stamp lies further back than any buffer reaches.
+
+        That is a clock reset (sim time restarting, a looping bag), not a late message: without a
+        restart every later message would be rejected as out of order until the stamps caught up.
+        Windows already cut stay pending.
+        """
+        reached = [t for t in (self._video_reached(), self._audio_reached()) if t is not None]
+        if reached and stamp < max(reached) - self.config.keep_seconds:
+            self.frames.clear()
+            self._frame_shape = None
+            self.audio = None
+            self.next_end = None
+            self.stats["stream_restarts_time_jump"] += 1
+
     def _start_clock(self, stamp: float) -> None:
         if self.next_end is None:
             self.next_end = stamp + self.config.window_seconds

@@ -219,3 +219,19 @@ def test_resolution_change_restarts_video_history():
         w.add_frame(T0 + i / 30, np.zeros((4, 4, 3), np.uint8))
     w.add_frame(T0 + 1.0, np.zeros((8, 6, 3), np.uint8))
     assert w.stats["frames_resolution_changes"] == 1 and len(w.frames) == 1
+
+
+def test_clock_jumping_back_restarts_the_stream() -> None:
+    """A sim-time reset or a looping bag: stamps restart far in the past. The windower must start a
+    new timeline (counted) instead of rejecting every later message as out of order."""
+    rate = 16000
+    w = StreamWindower(StreamConfig(hop_seconds=0.5))
+    feed(w, events(6.0, 30, rate, 1600), rate)
+    before = w.poll()
+    assert before
+    feed(w, events(6.0, 30, rate, 1600, t0=100.0), rate)
+    after = w.poll()
+    assert w.stats["stream_restarts_time_jump"] == 1
+    assert after and after[0].end == pytest.approx(100.0 + 3.6, abs=1e-6)
+    assert all(win.mode == "audiovisual" for win in after)
+    assert w.stats["frames_dropped_out_of_order"] == 0 and w.stats["audio_dropped_out_of_order"] == 0
