@@ -29,7 +29,15 @@ from tqdm import tqdm
 
 from avemotion_core.category import Category
 from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, download_file
-from avemotion_core.labels import EMOTIONS, IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW_SECONDS
+from avemotion_core.labels import (
+    EMOTIONS,
+    IMAGE_SIZE,
+    MFCC_FRAMES,
+    N_MFCC,
+    SAMPLE_RATE,
+    SEQ_LENGTH,
+    WINDOW_SECONDS,
+)
 from avemotion_core.model import (
     DROPOUT_MODES,
     EVAL_MODES,
@@ -425,6 +433,27 @@ class AudiovisualEmotionLearner:
         }
         state = {k.removeprefix("module."): v for k, v in self.model.state_dict().items()}
         return save_model_dir(path, state, meta)
+
+    @classmethod
+    def from_model_dir(
+        cls, path: str | os.PathLike[str], device: str = "cpu", fusion: str | None = None, **kwargs: Any
+    ) -> AudiovisualEmotionLearner:
+        """A learner built to match a model directory's metadata, with its weights loaded.
+
+        ``load`` refuses a fusion/class mismatch, so callers that only have a model path (the node,
+        the CLI, benchmarks) build the learner from ``metadata.json`` first. An explicit ``fusion``
+        overrides the metadata's and is then checked against the weights by ``load``.
+        """
+        meta = read_metadata(path)
+        learner = cls(
+            num_class=int(meta.get("num_class", len(EMOTIONS))),
+            seq_length=int(meta.get("seq_length", SEQ_LENGTH)),
+            fusion=fusion or str(meta.get("fusion", "ia")),
+            device=device,
+            **kwargs,
+        )
+        learner.load(str(path))
+        return learner
 
     def load(self, path: str) -> None:
         """Load a model directory saved by ``save`` or by OpenDR's learner.

@@ -32,7 +32,6 @@ from avemotion_core import messages as convert
 from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
-from avemotion_core.model_files import read_metadata
 from avemotion_core.node_config import ConfigError, NodeConfig
 from avemotion_core.streaming import StreamWindow, StreamWindower
 from avemotion_ros.worker import LatestWins
@@ -69,12 +68,7 @@ def load_learner(cfg: NodeConfig) -> AudiovisualEmotionLearner:
     """The model named by the parameters, or a StartupError that says what is wrong with it."""
     path = cfg.model_dir()
     try:
-        meta = read_metadata(path)
-        fusion = cfg.fusion or meta.get("fusion", "ia")
-        num_class = int(meta.get("num_class", 8))
-        learner = AudiovisualEmotionLearner(fusion=fusion, num_class=num_class,
-                                            seq_length=int(meta.get("seq_length", 15)), device=cfg.device)
-        learner.load(str(path))
+        learner = AudiovisualEmotionLearner.from_model_dir(path, device=cfg.device, fusion=cfg.fusion or None)
     except (ModelFileError, ValueError, OSError) as exc:
         raise StartupError(f"cannot load model from {path}: {exc}") from exc
     except RuntimeError as exc:  # e.g. device='cuda' without CUDA

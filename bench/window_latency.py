@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avemotion_core.audio import load_audio  # noqa: E402
 from avemotion_core.faces import make_cropper  # noqa: E402
 from avemotion_core.learner import AudiovisualEmotionLearner  # noqa: E402
-from avemotion_core.model_files import read_metadata  # noqa: E402
 from avemotion_core.streaming import StreamConfig, StreamWindower  # noqa: E402
 from avemotion_core.synth import ClipSpec, generate_clip  # noqa: E402
 from avemotion_core.video import probe_video, read_frames  # noqa: E402
@@ -74,9 +73,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=0, help="0 = the model's")
     args = parser.parse_args()
 
-    meta = read_metadata(args.model)
-    learner = AudiovisualEmotionLearner(fusion=meta.get("fusion", "ia"), num_class=meta.get("num_class", 8))
-    learner.load(args.model)
+    learner = AudiovisualEmotionLearner.from_model_dir(args.model)
     size = args.image_size or learner.image_size
     with tempfile.TemporaryDirectory() as tmp:
         windows = stream_windows(Path(tmp), args.hop)

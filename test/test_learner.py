@@ -276,3 +276,12 @@ def test_saved_files_get_normal_permissions(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("x")
     expected = (tmp_path / "plain").stat().st_mode & 0o777
     assert {(p.stat().st_mode & 0o777) for p in out.iterdir()} == {expected}
+
+
+def test_from_model_dir_matches_the_metadata(trained_dir: Path, tmp_path: Path) -> None:
+    lt = AudiovisualEmotionLearner(fusion="lt", num_class=5, labels=list("abcde"))
+    other = lt.save(str(tmp_path / "lt"))
+    learner = AudiovisualEmotionLearner.from_model_dir(other)
+    assert (learner.fusion, learner.num_class, learner.labels) == ("lt", 5, list("abcde"))
+    with pytest.raises(ModelFileError, match="fusion='ia'"):
+        AudiovisualEmotionLearner.from_model_dir(trained_dir, fusion="it")

@@ -52,26 +52,19 @@ def load_learner(model: str | os.PathLike[str] | None, device: str = "cpu"):
     The learner's own ``load`` refuses a fusion/class mismatch, so the constructor arguments are
     read from ``metadata.json`` first (as the ROS node does). ``None`` = the embedded default model.
     """
+    from avemotion_core.fileio import ModelFileError
     from avemotion_core.learner import AudiovisualEmotionLearner
-    from avemotion_core.model_files import read_metadata
 
     path = Path(model).expanduser() if model else DEFAULT_MODEL
     if not path.is_dir():
         hint = "" if model else " (the embedded default model is not installed; pass --model DIR)"
         raise UsageError(f"model directory not found: {path}{hint}")
-    meta = read_metadata(path)
     try:
-        learner = AudiovisualEmotionLearner(
-            num_class=int(meta.get("num_class", 8)),
-            seq_length=int(meta.get("seq_length", 15)),
-            fusion=str(meta.get("fusion", "ia")),
-            device=device,
-            n_workers=0,
-        )
+        return AudiovisualEmotionLearner.from_model_dir(path, device=device, n_workers=0)
+    except ModelFileError:
+        raise
     except RuntimeError as exc:  # e.g. device='cuda' without CUDA
         raise CliError(str(exc)) from exc
-    learner.load(str(path))
-    return learner
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
