@@ -28,7 +28,7 @@ ros-interfaces: $(ROS_ENV)
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -x test
+	$(BIN)/python -m pytest -q test
 
 demo: setup
 	$(BIN)/python -m avemotion_ros.demo

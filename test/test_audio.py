@@ -22,6 +22,12 @@ def voice(tmp_path_factory) -> tuple[np.ndarray, int]:
 
 
 def test_mfcc_matches_librosa_on_speech_noise_and_silence(voice):
+    """Reference: librosa on float64 input, where its FFT adds no rounding worth the name.
+
+    librosa on float32 input (what OpenDR feeds it) is also checked, with a tolerance for the
+    float32 FFT: its error is relative to a frame's loudest bin and grows through the log for
+    bins near the 80 dB floor; on one CI machine it reached 0.026 on c0 (values around -400).
+    """
     x, sr = voice
     assert sr == 22050
     rng = np.random.default_rng(0)
@@ -33,15 +39,17 @@ def test_mfcc_matches_librosa_on_speech_noise_and_silence(voice):
     ]
     for s in signals:
         ours = audio.mfcc(s, 22050, 10)
-        ref = librosa.feature.mfcc(y=s, sr=22050, n_mfcc=10)
+        ref = librosa.feature.mfcc(y=s.astype(np.float64), sr=22050, n_mfcc=10)
         assert ours.dtype == np.float32 and ours.shape == ref.shape
         np.testing.assert_allclose(ours, ref, rtol=0, atol=2.5e-4)
+        np.testing.assert_allclose(ours, librosa.feature.mfcc(y=s, sr=22050, n_mfcc=10), rtol=0, atol=0.1)
     assert audio.mfcc(signals[0]).shape == (10, MFCC_FRAMES)
-    np.testing.assert_allclose(audio.mfcc(x, 22050, 20), librosa.feature.mfcc(y=x, sr=22050, n_mfcc=20),
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(audio.mfcc(x, 22050, 20), librosa.feature.mfcc(y=x64, sr=22050, n_mfcc=20),
                                rtol=0, atol=2.5e-4)
     x16 = librosa.resample(x, orig_sr=22050, target_sr=16000)  # another rate: its own mel filterbank
-    np.testing.assert_allclose(audio.mfcc(x16, 16000), librosa.feature.mfcc(y=x16, sr=16000, n_mfcc=10),
-                               rtol=0, atol=2.5e-4)
+    ref16 = librosa.feature.mfcc(y=x16.astype(np.float64), sr=16000, n_mfcc=10)
+    np.testing.assert_allclose(audio.mfcc(x16, 16000), ref16, rtol=0, atol=2.5e-4)
 
 
 def test_load_wav_equals_file_and_resamples(voice, tmp_path):
