@@ -77,21 +77,23 @@ class AVPublisher:
         """
         duration = len(audio) / rate if audio is not None else len(frames) / fps
         t0 = time.time() if t0 is None else t0
-        events: list[tuple[float, int, Any]] = []
+        # (send time, stamp offset, kind, payload): a frame goes out when it is captured, an audio
+        # chunk once all its samples are recorded. Sorting by send time keeps the messages spaced as
+        # a live rig spaces them; sorting by stamp would hold frames back behind the chunk that
+        # starts before them and then send them in a burst, which loses samples in DDS.
+        events: list[tuple[float, float, int, Any]] = []
         for i in range(int(duration * fps)):
             if video_until is None or i / fps < video_until:
-                events.append((i / fps, 0, frames[i % len(frames)]))
+                events.append((i / fps, i / fps, 0, frames[i % len(frames)]))
         if audio is not None:
             step = max(1, int(round(chunk_seconds * rate)))
             for start in range(0, len(audio) - step + 1, step):
-                events.append((start / rate, 1, audio[start : start + step]))
-        events.sort(key=lambda e: (e[0], e[1]))
+                events.append(((start + step) / rate, start / rate, 1, audio[start : start + step]))
+        events.sort(key=lambda e: (e[0], e[2]))
         wall0 = time.monotonic()
-        for offset, kind, payload in events:
+        for send_at, offset, kind, payload in events:
             if realtime:
-                # a chunk can only be sent once all its samples were "recorded"
-                ready = offset + (len(payload) / rate if kind else 0.0)
-                delay = wall0 + ready - time.monotonic()
+                delay = wall0 + send_at - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             if kind == 0:

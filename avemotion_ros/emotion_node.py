@@ -22,8 +22,7 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -120,18 +119,16 @@ class EmotionNode(Node):
         self.pub = self.create_publisher(self._classification, cfg.output_topic, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, cfg.diagnostics_topic, 10)
         self.debug_pub = self.create_publisher(Image, cfg.debug_image_topic, 2) if cfg.debug_image else None
-        # Camera and microphone callbacks run in separate groups on a multi-threaded executor, so a
-        # backlog of large frames never holds audio chunks back (and vice versa).
-        camera, mic = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        # The callbacks only decode and buffer (about a millisecond each), so one executor thread
+        # serves them; the model runs on the worker thread below.
         if cfg.image_topic:
             on_image = lambda m: self._on_frame(m, "image")  # noqa: E731
-            self.create_subscription(Image, cfg.image_topic, on_image, qos, callback_group=camera)
+            self.create_subscription(Image, cfg.image_topic, on_image, qos)
         if cfg.compressed_image_topic:
             on_compressed = lambda m: self._on_frame(m, "compressed")  # noqa: E731
-            self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos,
-                                     callback_group=camera)
+            self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos)
         if cfg.audio_topic:
-            self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos, callback_group=mic)
+            self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos)
         self.worker: LatestWins[StreamWindow] = LatestWins(self._infer)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
@@ -271,7 +268,11 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     try:
-        rclpy.spin(node, executor=MultiThreadedExecutor(num_threads=3))
+        # Not MultiThreadedExecutor: under a 30 fps camera + microphone its spinning thread ran at
+        # 100 % of a core (mostly system time) and kept the GIL from the inference thread; the soak
+        # measured windows at 5 s instead of 0.1 s and half the frames lost (BENCHMARKS.md;
+        # rclpy issue 1452 reports the same overhead).
+        rclpy.spin(node, executor=SingleThreadedExecutor())
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
