@@ -4,7 +4,9 @@ Paths compared (one 3.6 s window = MFCC (10, 156) + 15 RGB frames 224x224):
   eager   model.eval() under torch.no_grad, contiguous (NCHW) tensors — how OpenDR runs it;
   im+cl   torch.inference_mode + channels_last weights/activations;
   ts      torch.jit.trace + torch.jit.freeze (conv-BN folding) of the eager model, under inference_mode;
-  ts+cl   the same, traced from the channels_last model (what an exporter should do).
+  ts+cl   the same, traced from the channels_last model (what an exporter should do);
+  ort     ONNX export of the eager model (``avemotion export``'s settings) run by onnxruntime on CPU
+          with the same number of intra-op threads.
 Usage: python bench/model_forward.py [--threads 2] [--repeats 3] [--batches 1 8] [--fusions ia it lt]
 """
 
@@ -13,6 +15,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 from avemotion_core.labels import IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SEQ_LENGTH  # noqa: E402
 from avemotion_core.model import FUSIONS, MultiModalCNN  # noqa: E402
 
-PATHS = ("eager", "im+cl", "ts", "ts+cl")
+PATHS = ("eager", "im+cl", "ts", "ts+cl", "ort")
 
 
 def cpu_model() -> str:
@@ -76,7 +79,23 @@ def flops_per_window(model: MultiModalCNN) -> int:
     return counter.get_total_flops()
 
 
-def build_paths(fusion: str) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+def onnx_session(model: MultiModalCNN, threads: int, folder: str):
+    """onnxruntime session of ``model`` exported as ``avemotion export`` does (opset 17, dynamic batch)."""
+    import onnxruntime
+
+    path = os.path.join(folder, "model.onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, inputs(1), path, input_names=["audio", "video"], output_names=["logits"],
+                          dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def build_paths(fusion: str, threads: int, folder: str) -> dict[str, Callable]:
     torch.manual_seed(0)
     eager = MultiModalCNN(fusion=fusion).eval()
     fast = MultiModalCNN(fusion=fusion)
@@ -103,7 +122,12 @@ def build_paths(fusion: str) -> dict[str, Callable[[torch.Tensor, torch.Tensor],
         with torch.inference_mode():
             return traced_cl(a, v)
 
-    return {"eager": run_eager, "im+cl": run_fast, "ts": run_traced, "ts+cl": run_traced_cl}
+    session = onnx_session(eager, threads, folder)
+
+    def run_ort(a: torch.Tensor, v: torch.Tensor):
+        return session.run(["logits"], {"audio": a.numpy(), "video": v.numpy()})
+
+    return {"eager": run_eager, "im+cl": run_fast, "ts": run_traced, "ts+cl": run_traced_cl, "ort": run_ort}
 
 
 def main() -> None:
@@ -134,8 +158,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     wall = time.perf_counter()
+    folder = tempfile.mkdtemp(prefix="model_forward_")
     for fusion in args.fusions:
-        paths = build_paths(fusion)
+        paths = build_paths(fusion, args.threads, folder)
         model = MultiModalCNN(fusion=fusion).eval()
         params = sum(p.numel() for p in model.parameters())
         flops = flops_per_window(model)

@@ -1,7 +1,8 @@
 """Run every CPU benchmark once with its quick settings and print their reports (``make bench``).
 
 Each script is also runnable on its own with more repeats; BENCHMARKS.md lists the commands and
-the numbers they gave. ``bench/gpu.py`` is separate: it needs a CUDA device.
+the numbers they gave (the soak runs 60 s here, 10 minutes there). ``bench/gpu.py`` is separate:
+it needs a CUDA device.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ RUNS = (
     ["window_latency.py", "--threads", "1", "2", "--windows", "10"],
     ["preprocess.py"],
     ["media.py"],
+    ["train_throughput.py", "--sizes", "64", "--fusions", "ia"],
+    ["-m", "avemotion_ros.soak", "--seconds", "60"],  # the real node over DDS (needs make ros-interfaces)
 )
 
 
 def main() -> int:
     failed = 0
     for cmd in RUNS:
-        print(f"\n=== bench/{' '.join(cmd)}", flush=True)
-        failed += subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]]).returncode != 0
+        args = cmd if cmd[0] == "-m" else [str(HERE / cmd[0]), *cmd[1:]]
+        print(f"\n=== {' '.join(args)}", flush=True)
+        failed += subprocess.run([sys.executable, *args], cwd=HERE.parent).returncode != 0
     return 1 if failed else 0
 
 

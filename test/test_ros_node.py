@@ -25,8 +25,9 @@ from avemotion_core.labels import EMOTIONS
 VENV_BIN = Path(sys.executable).parent
 NODE = str(VENV_BIN / "emotion_node")
 START_TIMEOUT = 90.0  # node start = torch + model import; slow when other jobs share the 2 cores
-# Reliable DDS repairs a sample lost on an overloaded host only at the next heartbeat (up to ~3 s
-# late); these keep such a late chunk inside its window so the expected modes are deterministic.
+# Margins for a CI host shared with other jobs: a chunk that DDS delivers late (a reliable repair
+# waits for the next heartbeat, up to ~3 s) still lands inside its window, so the modes asserted
+# below are deterministic.
 MAX_DELAY, STALE_AFTER = 3.0, 3.5
 
 
