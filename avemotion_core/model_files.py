@@ -5,6 +5,10 @@ Our format: ``model.safetensors`` (no pickle, so loading an untrusted file canno
 fusion, classes and their labels, input geometry and the SHA-256 of the weights (so a truncated
 or corrupted copy is detected before it is loaded). OpenDR's ``model_weights.pt`` (a plain
 ``torch.save`` state_dict) is accepted too, read with ``torch.load(weights_only=True)``.
+
+``avemotion export`` writes a third kind: a directory whose ``metadata.json`` says
+``"format": "torchscript"`` and names a frozen TorchScript graph, so that deployments (the node's
+``model_path``) can run the faster exported model with the same labels and checks.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_byte
 METADATA = "metadata.json"
 WEIGHTS = "model.safetensors"
 OPENDR_WEIGHTS = "model_weights.pt"
+TORCHSCRIPT = "model.torchscript.pt"
 FORMAT_VERSION = 1
 
 
@@ -36,21 +41,37 @@ def save_model_dir(
     with atomic_path(root / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
         digest = sha256_file(tmp)
+    _write_metadata(root, WEIGHTS, "safetensors", digest, meta)
+    return root
+
+
+def save_torchscript_dir(path: str | os.PathLike[str], module: torch.jit.ScriptModule,
+                         meta: dict[str, Any]) -> Path:
+    """Write a TorchScript graph and its metadata (graph first, metadata last, each atomically)."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_path(root / TORCHSCRIPT) as tmp:
+        torch.jit.save(module, str(tmp))
+        digest = sha256_file(tmp)
+    _write_metadata(root, TORCHSCRIPT, "torchscript", digest, meta)
+    return root
+
+
+def _write_metadata(root: Path, weights: str, fmt: str, digest: str, meta: dict[str, Any]) -> None:
     full = {
         # OpenDR's keys (spelling included), so OpenDR tooling can read our metadata.
         "framework": "pytorch",
-        "model_paths": [WEIGHTS],
-        "format": "safetensors",
+        "model_paths": [weights],
+        "format": fmt,
         "has_data": False,
         "inference_params": {},
-        "optimized": False,
+        "optimized": fmt == "torchscript",
         "optimimizer_info": {},
         "avemotion_format": FORMAT_VERSION,
-        "sha256": {WEIGHTS: digest},
+        "sha256": {weights: digest},
         **meta,
     }
     atomic_write_bytes(root / METADATA, json.dumps(full, indent=2).encode())
-    return root
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -83,18 +104,52 @@ def _weights_path(root: Path, meta: dict[str, Any]) -> Path:
     raise ModelFileError(f"no weights file in {root} (looked for {', '.join(names)})")
 
 
+def _check_digest(weights: Path, meta: dict[str, Any], required: bool = False) -> None:
+    expected = (meta.get("sha256") or {}).get(weights.name)
+    if expected is None:
+        if required:
+            raise ModelFileError(f"{weights.parent / METADATA} records no SHA-256 for {weights.name}")
+        return
+    actual = sha256_file(weights)
+    if actual != expected:
+        raise ModelFileError(
+            f"{weights} is corrupt or truncated: SHA-256 {actual} does not match metadata {expected}"
+        )
+
+
+def is_torchscript_dir(meta: dict[str, Any]) -> bool:
+    return meta.get("format") == "torchscript"
+
+
+def load_torchscript_dir(path: str | os.PathLike[str], device: str | torch.device = "cpu"
+                         ) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+    """Return ``(graph, metadata)`` of an exported model directory.
+
+    The SHA-256 is required here: a TorchScript archive is a program, so only the exact file
+    that ``avemotion export`` wrote and hashed is run.
+    """
+    root = Path(path)
+    meta = read_metadata(root)
+    if not is_torchscript_dir(meta):
+        raise ModelFileError(f"{root / METADATA} does not describe a TorchScript export")
+    graph = _weights_path(root, meta)
+    _check_digest(graph, meta, required=True)
+    try:
+        module = torch.jit.load(str(graph), map_location=device)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelFileError(f"cannot read TorchScript graph {graph}: {exc}") from exc
+    return module.eval(), meta
+
+
 def load_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return ``(state_dict, metadata)``; raise ModelFileError on anything missing or corrupt."""
     root = Path(path)
     meta = read_metadata(root)
+    if is_torchscript_dir(meta):
+        raise ModelFileError(f"{root} holds a TorchScript export (inference only), not trainable weights; "
+                             "use AudiovisualEmotionLearner.from_model_dir, or the source model directory")
     weights = _weights_path(root, meta)
-    expected = (meta.get("sha256") or {}).get(weights.name)
-    if expected is not None:
-        actual = sha256_file(weights)
-        if actual != expected:
-            raise ModelFileError(
-                f"{weights} is corrupt or truncated: SHA-256 {actual} does not match metadata {expected}"
-            )
+    _check_digest(weights, meta)
     try:
         if weights.suffix == ".safetensors":
             state = load_file(str(weights))

@@ -96,6 +96,10 @@ class EmotionNode(Node):
         self._classification, self._hypothesis, audio_cls = types
         self.learner = load_learner(cfg)
         self.image_size = cfg.image_size or self.learner.image_size
+        traced = self.learner.image_size
+        if self.learner.exported and self.image_size != traced:
+            raise StartupError(f"the TorchScript export in {cfg.model_dir()} was traced at {traced} px; "
+                               f"set image_size to 0 or {traced}")
         if self.image_size > cfg.max_frame_side:
             raise StartupError(f"max_frame_side {cfg.max_frame_side} < image_size {self.image_size}")
         if cfg.num_threads:
@@ -132,7 +136,8 @@ class EmotionNode(Node):
         self.worker: LatestWins[StreamWindow] = LatestWins(self._infer)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
-            f"emotion_node ready: model {cfg.model_dir()} (fusion {self.learner.fusion}, "
+            f"emotion_node ready: model {cfg.model_dir()} ({'TorchScript, ' if self.learner.exported else ''}"
+            f"fusion {self.learner.fusion}, "
             f"{self.learner.num_class} classes, {cfg.device}); image '{cfg.image_topic}', "
             f"compressed '{cfg.compressed_image_topic}', audio '{cfg.audio_topic}' ({cfg.audio_flavour}); "
             f"window {cfg.window_seconds} s every {cfg.hop_seconds} s -> '{cfg.output_topic}'"

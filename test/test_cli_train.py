@@ -176,6 +176,39 @@ def test_export_torchscript_and_onnx_reproduce_pytorch(trained, tmp_path):
             assert np.abs(logits - learner.model(audio, video).numpy()).max() <= 1e-4
 
 
+def test_export_dir_is_a_model_directory_the_learner_runs(trained, tmp_path):
+    """The export folder loads through from_model_dir (as the node and `infer` do) and runs the graph."""
+    from avemotion_core.fileio import ModelFileError
+
+    out = tmp_path / "ts"
+    assert main(["export", str(out), "--model", str(trained["model"]), "--format", "torchscript"]) == 0
+    source = load_learner(trained["model"])
+    exported = AudiovisualEmotionLearner.from_model_dir(out)
+    assert exported.exported and not source.exported
+    assert (exported.labels, exported.image_size, exported.fusion) == (source.labels, source.image_size,
+                                                                       source.fusion)
+    g = torch.Generator().manual_seed(3)
+    audio = torch.randn(2, 10, 156, generator=g)
+    video = torch.rand(2, 3, 15, source.image_size, source.image_size, generator=g)
+    for mode in ("audiovisual", "onlyaudio", "onlyvideo"):
+        for a, b in zip(exported.infer(audio, video, mode), source.infer(audio, video, mode), strict=True):
+            assert a.description == b.description and a.mode == mode
+            assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-5
+    with pytest.raises(RuntimeError, match="TorchScript export"):
+        exported.save(str(tmp_path / "copy"))
+    with pytest.raises(RuntimeError, match="TorchScript export"):
+        exported.fit([])
+    with pytest.raises(ModelFileError, match="TorchScript export"):
+        source.load(str(out))
+    # the graph is a program: only the exact file that was hashed is run
+    graph = out / "model.torchscript.pt"
+    graph.write_bytes(graph.read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        AudiovisualEmotionLearner.from_model_dir(out)
+    # exporting into a trained model's folder would overwrite its metadata: refused
+    assert main(["export", str(trained["model"]), "--model", str(trained["model"])]) == 2
+
+
 def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
     """Real DDP: two gloo processes train one epoch; rank 0 writes a model that loads."""
     out = tmp_path / "ddp_model"

@@ -41,6 +41,17 @@ def model_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def exported_dir(model_dir, tmp_path_factory) -> Path:
+    """``avemotion export`` of that model at 64 px: the node must run the frozen graph too."""
+    from avemotion_core.cli import main
+
+    out = tmp_path_factory.mktemp("export") / "ia_ts"
+    assert main(["export", str(out), "--model", str(model_dir), "--image-size", "64",
+                 "--format", "torchscript"]) == 0
+    return out
+
+
 def topics(prefix: str) -> dict[str, str]:
     """Per-test topic names: tests never hear each other even within one ROS domain."""
     return dict(image_topic=f"{prefix}/camera", audio_topic=f"{prefix}/audio",
@@ -223,7 +234,7 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     assert len(debug_images) == len(got) and stamp(debug_images[-1]) == stamp(got[-1])
 
 
-def test_startup_fails_clearly_on_bad_models(ros_env, model_dir, tmp_path):  # noqa: F811
+def test_startup_fails_clearly_on_bad_models(ros_env, model_dir, exported_dir, tmp_path):  # noqa: F811
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "metadata.json").write_text("{not json")
@@ -232,6 +243,7 @@ def test_startup_fails_clearly_on_bad_models(ros_env, model_dir, tmp_path):  # n
         "corrupt": (dict(model_path=str(corrupt)), "not valid JSON"),
         "mismatch": (dict(model_path=str(model_dir), fusion="lt"), "fusion"),
         "bad_param": (dict(model_path=str(model_dir), audio_flavour="mp3"), "audio_flavour"),
+        "export_size": (dict(model_path=str(exported_dir), image_size=96), "traced at 64 px"),
     }
     procs = {}
     for name, (params, _) in cases.items():
@@ -248,10 +260,10 @@ def test_startup_fails_clearly_on_bad_models(ros_env, model_dir, tmp_path):  # n
         assert "emotion_node: error:" in text and cases[name][1] in text, text
 
 
-def test_raw_audio_flavour_end_to_end(ros_env_raw, model_dir, tmp_path):  # noqa: F811
+def test_raw_audio_flavour_end_to_end_on_the_exported_model(ros_env_raw, exported_dir, tmp_path):  # noqa: F811
     prefix = "/raw"
     params = write_params(
-        tmp_path, "raw", **topics(prefix), model_path=str(model_dir), image_size=64, qos="reliable",
+        tmp_path, "raw", **topics(prefix), model_path=str(exported_dir), image_size=64, qos="reliable",
         qos_depth=50, num_threads=1, audio_flavour="raw", raw_audio_format="int16",
         raw_audio_rate=16000, diagnostics_period=0.5,
     )
@@ -274,6 +286,7 @@ def test_raw_audio_flavour_end_to_end(ros_env_raw, model_dir, tmp_path):  # noqa
         code = stop_node(proc)
         listener.close()
     assert code == 0, log.read_text()
+    assert "(TorchScript, fusion ia" in log.read_text()
     d = json.dumps(listener.diagnostics)
     assert listener.counter("audio_chunks") == 50 and listener.counter("frames") == 150, d
     assert listener.emotions and all(m.header.frame_id == "audiovisual" for m in listener.emotions)

@@ -6,7 +6,11 @@ outputs differ by more than ``--tolerance`` is deleted and the command fails. Ne
 ``export.json`` records labels, input shapes, the source model's metadata and the measured
 differences.
 
-Using the exports: ``torch.jit.load("model.torchscript.pt")(audio, video)`` or an onnxruntime
+The output folder is also a model directory (``metadata.json`` with ``"format": "torchscript"``
+and the graph's SHA-256): the node's ``model_path``, ``avemotion infer --model`` and
+``AudiovisualEmotionLearner.from_model_dir`` run the frozen graph directly.
+
+Using the exports elsewhere: ``torch.jit.load("model.torchscript.pt")(audio, video)`` or an onnxruntime
 session with inputs ``audio`` (B, 10, 156) and ``video`` (B, 3, 15, S, S) float32 in [0, 1] returns
 logits (B, num_class); softmax gives the probabilities of ``export.json["labels"]``. The graphs are
 traced at one crop size ``S`` (``--image-size``): export at the size the deployment feeds.
@@ -28,8 +32,9 @@ from avemotion_core.cli.common import (
     write_json,
 )
 
-TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
+# Training facts that travel from the source model's metadata to the exported graph's.
+SOURCE_KEYS = ("mod_drop", "sample_rate", "n_mfcc", "mfcc_frames", "window_seconds")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Trace the model to TorchScript and export it to ONNX, then check that "
         "each export reproduces the PyTorch logits.",
     )
-    p.add_argument("out_dir", help="output folder (model.torchscript.pt, model.onnx, export.json)")
+    p.add_argument("out_dir", help="output folder (model.torchscript.pt + metadata.json, model.onnx, "
+                   "export.json), usable as a model directory by the node and `avemotion infer`")
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--format", choices=("torchscript", "onnx", "both"), default="both")
     p.add_argument(
@@ -65,18 +71,18 @@ def _inputs(learner, batch: int, size: int, seed: int):
     return audio.to(learner.device), video.to(learner.device)
 
 
-def export_torchscript(learner, path: Path, size: int) -> float:
-    """Trace, save atomically, reload from disk and return max |Δ| against eager on new inputs."""
+def export_torchscript(learner, out: Path, size: int, meta: dict) -> float:
+    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| against eager."""
     import torch
 
-    from avemotion_core.fileio import atomic_path
+    from avemotion_core.model_files import load_torchscript_dir, save_torchscript_dir
 
     model = learner.model.eval()
     with torch.no_grad():
-        traced = torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False)
-        with atomic_path(path) as tmp:
-            torch.jit.save(traced, str(tmp))
-        loaded = torch.jit.load(str(path), map_location=learner.device).eval()
+        # freeze folds batch norms into convolutions and inlines the weights (bench: "ts+cl")
+        traced = torch.jit.freeze(torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False))
+        save_torchscript_dir(out, traced, meta)
+        loaded, _ = load_torchscript_dir(out, learner.device)
         a, v = _inputs(learner, 2, size, 1)  # another batch size: the trace must not bake it in
         return float((loaded(a, v) - model(a, v)).abs().max())
 
@@ -122,11 +128,15 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.tolerance <= 0:
         raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
-    from avemotion_core.model_files import read_metadata
+    from avemotion_core.model_files import METADATA, TORCHSCRIPT, is_torchscript_dir, read_metadata
 
-    learner = load_learner(args.model, args.device)
-    args.image_size = args.image_size or learner.image_size
     out = Path(args.out_dir)
+    if (out / METADATA).is_file() and not is_torchscript_dir(read_metadata(out)):
+        raise UsageError(f"{out} holds a trained model; export into another folder")
+    learner = load_learner(args.model, args.device)
+    if learner.exported:
+        raise UsageError(f"{args.model} is already an export; export from the model it was made from")
+    args.image_size = args.image_size or learner.image_size
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "labels": list(learner.labels),
@@ -142,21 +152,27 @@ def run(args: argparse.Namespace) -> int:
         # the source model's metadata (labels, geometry, weights hash) travels with the graphs
         "model_metadata": read_metadata(args.model or DEFAULT_MODEL),
     }
-    jobs = []
+    source = report["model_metadata"]
+    graph_meta = {k: source[k] for k in SOURCE_KEYS if k in source}
+    graph_meta.update(fusion=learner.fusion, num_class=learner.num_class, seq_length=learner.seq_length,
+                      labels=list(learner.labels), image_size=args.image_size,
+                      exported_from_sha256=source.get("sha256", {}))
+    jobs = []  # (name, files it writes, job)
     if args.format in ("torchscript", "both"):
-        jobs.append(
-            ("torchscript", out / TORCHSCRIPT, lambda p: export_torchscript(learner, p, args.image_size))
-        )
+        jobs.append(("torchscript", [out / TORCHSCRIPT, out / METADATA],
+                     lambda: export_torchscript(learner, out, args.image_size, graph_meta)))
     if args.format in ("onnx", "both"):
-        jobs.append(("onnx", out / ONNX, lambda p: export_onnx(learner, p, args.image_size, args.opset)))
+        jobs.append(("onnx", [out / ONNX],
+                     lambda: export_onnx(learner, out / ONNX, args.image_size, args.opset)))
     failures = []
-    for name, path, job in jobs:
-        diff = job(path)
+    for name, paths, job in jobs:
+        diff = job()
         report["max_abs_diff"][name] = diff
         ok = diff <= args.tolerance
-        print(f"{name}: {path}  max |delta| vs PyTorch = {diff:.3g} ({'ok' if ok else 'FAIL'})")
+        print(f"{name}: {paths[0]}  max |delta| vs PyTorch = {diff:.3g} ({'ok' if ok else 'FAIL'})")
         if not ok:
-            path.unlink(missing_ok=True)  # never leave an export that gives different answers
+            for path in paths:  # never leave an export that gives different answers
+                path.unlink(missing_ok=True)
             failures.append(f"{name} max |delta| {diff:.3g} > {args.tolerance}")
     write_json(out / "export.json", report)
     if failures:
