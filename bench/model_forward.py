@@ -72,6 +72,22 @@ def median_ms(runs: dict[str, Callable[[], torch.Tensor]], repeats: int, warmup:
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's attainable fp32 rate: a large matrix product, the best case for the FMA units.
+
+    Used as the "peak" in the achieved/peak ratio, because CPU clocks and vector widths are not
+    always visible in a VM (the EPYC CI kind reports no clock).
+    """
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 def flops_per_window(model: MultiModalCNN) -> int:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
@@ -148,12 +164,14 @@ def main() -> None:
         f"median of {args.repeats} interleaved runs after 2 warm-up runs\n"
     )
 
+    peak = sgemm_gflops()
     header = (
         f"{'fusion':<6} {'params':>10} {'GFLOP/win':>9} {'batch':>5} "
         + " ".join(f"{p + ' ms':>10}" for p in PATHS)
         + "".join(f" {p + ' x':>8}" for p in PATHS[1:])
         + " "
         + " ".join(f"{p + ' GFLOP/s':>14}" for p in PATHS)
+        + f" {'%peak':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -174,10 +192,12 @@ def main() -> None:
                 + " ".join(f"{ms[p]:>10.1f}" for p in PATHS)
                 + "".join(f" {ms['eager'] / ms[p]:>8.2f}" for p in PATHS[1:])
                 + " "
-                + rates,
+                + rates
+                + f" {100 * flops * batch / (min(ms.values()) / 1000) / 1e9 / peak:>6.0f}",
                 flush=True,
             )
     print("\n(x = speed-up over eager; FLOPs = 2 x multiply-accumulates of conv/matmul, FlopCounterMode)")
+    print(f"%peak = the fastest path's GFLOP/s / {peak:.1f} GFLOP/s, this machine's 2048^3 sgemm rate")
     print(f"total {time.perf_counter() - wall:.0f} s; {machine_line(args.threads)}")
 
 
