@@ -207,6 +207,12 @@ def test_export_dir_is_a_model_directory_the_learner_runs(trained, tmp_path):
         AudiovisualEmotionLearner.from_model_dir(out)
     # exporting into a trained model's folder would overwrite its metadata: refused
     assert main(["export", str(trained["model"]), "--model", str(trained["model"])]) == 2
+    # an export outside the tolerance is deleted, metadata included (conv-BN folding is never exact)
+    strict = tmp_path / "strict"
+    assert main(["export", str(strict), "--model", str(trained["model"]), "--format", "torchscript",
+                 "--tolerance", "1e-15"]) == 1
+    assert not (strict / "model.torchscript.pt").exists() and not (strict / "metadata.json").exists()
+    assert json.loads((strict / "export.json").read_text())["max_abs_diff"]["torchscript"] > 0
 
 
 def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
