@@ -1,6 +1,6 @@
 """Soak run of the real node: a live talking face over DDS for minutes, every window accounted for.
 
-    python -m avemotion_ros.soak --seconds 600 [--model DIR] [--fps 30] [--json report.json]
+    python -m avemotion_ros.soak --seconds 600 [--qos sensor_data|reliable] [--model DIR] [--json report.json]
 
 Starts ``emotion_node`` (the console script) in its own process and streams a stamped 30 fps
 ``rgb8`` camera and a 16 kHz microphone into it in real time, as a robot's drivers would. Reports
@@ -50,6 +50,9 @@ class SoakReport:
     fps: float
     audio_rate: int
     hop_seconds: float
+    qos: str = "sensor_data"
+    frames_sent: int = 0
+    chunks_sent: int = 0
     node_exit_code: int | None = None
     received: int = 0
     expected_windows: int = 0
@@ -96,7 +99,9 @@ class SoakReport:
         lat = self.latency_ms
         lines = [
             f"soak: {self.seconds:.0f} s at {self.fps:g} fps + {self.audio_rate} Hz, "
-            f"hop {self.hop_seconds} s; node exit code {self.node_exit_code}",
+            f"hop {self.hop_seconds} s, input QoS {self.qos}; node exit code {self.node_exit_code}",
+            f"messages: node took {self.counters.get('frames', 0):.0f} of {self.frames_sent} frames and "
+            f"{self.counters.get('audio_chunks', 0):.0f} of {self.chunks_sent} audio chunks",
             f"windows: {self.expected_windows} due by the stream; node cut {led['windows_cut']:.0f}, "
             f"published {led['windows_published']:.0f}, received {self.received}; dropped: "
             + ", ".join(f"{k.removeprefix('windows_')} {v:.0f}" for k, v in led.items()
@@ -138,7 +143,8 @@ def expected_windows(seconds: float, window: float, hop: float, fps: float) -> i
 
 
 def run_soak(seconds: float, model: str = "", fps: float = 30.0, rate: int = 16000, hop: float = 0.5,
-             node_log: Path | None = None, start_timeout: float = 180.0, progress: bool = True) -> SoakReport:
+             node_log: Path | None = None, start_timeout: float = 180.0, progress: bool = True,
+             qos: str = "sensor_data") -> SoakReport:
     """Start the node, stream for ``seconds``, collect everything; needs the modern ROS env active."""
     import rclpy
     import yaml
@@ -149,7 +155,9 @@ def run_soak(seconds: float, model: str = "", fps: float = 30.0, rate: int = 160
 
     from avemotion_ros.av_publisher import AVPublisher, face_frames, speech_track
 
-    report = SoakReport(seconds=seconds, fps=fps, audio_rate=rate, hop_seconds=hop,
+    chunk = int(round(0.1 * rate))  # AVPublisher.play's default chunk_seconds
+    report = SoakReport(seconds=seconds, fps=fps, audio_rate=rate, hop_seconds=hop, qos=qos,
+                        frames_sent=int(seconds * fps), chunks_sent=int(seconds * rate) // chunk,
                         expected_windows=expected_windows(seconds, 3.6, hop, fps))
     speech = speech_track(min(seconds, 30.0), rate)  # looped: espeak for 10 minutes adds nothing
     audio = np.resize(speech, int(seconds * rate)).astype(np.float32)
@@ -159,7 +167,7 @@ def run_soak(seconds: float, model: str = "", fps: float = 30.0, rate: int = 160
         params.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": {
             "image_topic": f"{PREFIX}/camera", "audio_topic": f"{PREFIX}/audio",
             "output_topic": f"{PREFIX}/emotion", "diagnostics_topic": f"{PREFIX}/diagnostics",
-            "model_path": model, "hop_seconds": hop, "qos": "reliable", "diagnostics_period": 1.0}}}))
+            "model_path": model, "hop_seconds": hop, "qos": qos, "diagnostics_period": 1.0}}}))
         log = node_log.open("w") if node_log else subprocess.DEVNULL
         node_exe = str(Path(sys.executable).parent / "emotion_node")
         proc = subprocess.Popen([node_exe, "--ros-args", "--params-file", str(params)],
@@ -252,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--rate", type=int, default=16000, help="microphone sample rate")
     ap.add_argument("--hop", type=float, default=0.5, help="node hop_seconds")
+    ap.add_argument("--qos", choices=("sensor_data", "reliable"), default="sensor_data",
+                    help="the node's input QoS (default sensor_data = best effort, as the node's default)")
     ap.add_argument("--node-log", type=Path, help="write the node's output here")
     ap.add_argument("--json", type=Path, help="write the full report (with RSS samples) here")
     args = ap.parse_args(argv)
@@ -265,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
 
-    report = run_soak(args.seconds, args.model, args.fps, args.rate, args.hop, args.node_log)
+    report = run_soak(args.seconds, args.model, args.fps, args.rate, args.hop, args.node_log, qos=args.qos)
     rclpy.try_shutdown()
     print(report.summary(), flush=True)
     if args.json:

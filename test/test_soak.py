@@ -20,7 +20,11 @@ def test_short_soak_accounts_for_every_window(ros_env, tmp_path):  # noqa: F811
     report = run_soak(SECONDS, node_log=log, progress=False)
     print(report.summary())
     assert report.problems() == [], f"{report.summary()}\nnode log:\n{log.read_text()}"
-    assert report.expected_windows == 33
+    assert report.expected_windows == 33 and report.qos == "sensor_data"  # the node's default QoS
+    # Best effort may lose a message on a loaded host, but not the half that a starved executor lost.
+    assert (report.frames_sent, report.chunks_sent) == (600, 200)
+    assert report.counters["frames"] >= 0.9 * report.frames_sent, report.summary()
+    assert report.counters["audio_chunks"] >= 0.9 * report.chunks_sent, report.summary()
     # A talking face in view, both streams live: nearly every window is published.
     assert report.counters["windows_published"] >= report.expected_windows - 3, report.summary()
     # Stamps are capture times: no result can arrive before its window's last sample was recorded.
