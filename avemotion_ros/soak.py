@@ -46,6 +46,8 @@ DROP_REASONS = ("windows_dropped_low_confidence", "windows_dropped_error", "wind
 
 @dataclass
 class SoakReport:
+    """What one soak run measured; ``problems()`` says whether it passed and why not."""
+
     seconds: float
     fps: float
     audio_rate: int
