@@ -1,4 +1,4 @@
-"""Face detection (OpenCV Haar cascade) and the per-window face cropping policy.
+"""Face detection (OpenCV Haar cascade; MTCNN in ``mtcnn.py``) and the per-window face cropping policy.
 
 The model sees 224x224 face crops. OpenDR took the first RetinaFace box with no margin, stretched it
 to a square and crashed when no face was found. Here, per window: detect on each selected frame,
@@ -131,13 +131,17 @@ class NoFaceDetector:
         return []
 
 
-FACE_DETECTORS = ("haar", "none")
+FACE_DETECTORS = ("haar", "mtcnn", "none")
 
 
 def make_cropper(face_detector: str, size: int) -> FaceCropper:
     """The cropper for a ``face_detector`` setting, as the node and the replay tool configure it."""
     if face_detector not in FACE_DETECTORS:
         raise ValueError(f"face_detector={face_detector!r} is not one of {FACE_DETECTORS}")
+    if face_detector == "mtcnn":
+        from avemotion_core.mtcnn import MTCNNFaceDetector  # imports this module: deferred
+
+        return FaceCropper(detector=MTCNNFaceDetector(), size=size)
     return FaceCropper(detector=NoFaceDetector() if face_detector == "none" else None, size=size)
 
 

@@ -1,4 +1,4 @@
-"""Media path timings: seeking window reader vs full decode, Haar face detection, torch vs librosa MFCC.
+"""Media path timings: seeking reader vs full decode, Haar vs MTCNN face detection, torch vs librosa MFCC.
 
 Run: ``.venv/bin/python bench/media.py [--seconds 20]``. Prints one line per measurement (median of
 repeats, milliseconds) plus the load average, because shared machines make absolute numbers noisy.
@@ -23,6 +23,7 @@ from skimage import data
 from avemotion_core import audio, video
 from avemotion_core.faces import FaceCropper, HaarFaceDetector
 from avemotion_core.inference_data import load_clip_window
+from avemotion_core.mtcnn import MTCNNFaceDetector
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -90,15 +91,15 @@ def main() -> None:
         report("load_clip_window (probe+decode+faces+MFCC)",
                median_ms(lambda: load_clip_window(clip, cropper=cropper), max(1, r // 2)))
 
-    detector = HaarFaceDetector()
     face = data.astronaut()
-    for h, w in [(224, 224), (480, 640), (720, 1280)]:
-        img = np.full((h, w, 3), 40, np.uint8)
-        side = min(h, w)
-        img[:side, :side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
-        found = len(detector.detect(img))
-        report(f"Haar detect {w}x{h} ({found} face(s))",
-               median_ms(lambda img=img: detector.detect(img), 3 * r))
+    for name, detector in (("Haar", HaarFaceDetector()), ("MTCNN", MTCNNFaceDetector())):
+        for h, w in [(224, 224), (480, 640), (720, 1280)]:
+            img = np.full((h, w, 3), 40, np.uint8)
+            side = min(h, w)
+            img[:side, :side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+            found = len(detector.detect(img))
+            report(f"{name} detect {w}x{h} ({found} face(s))",
+                   median_ms(lambda img=img, d=detector: d.detect(img), 3 * r))
 
     import librosa
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avemotion_core.audio import load_audio  # noqa: E402
-from avemotion_core.faces import make_cropper  # noqa: E402
+from avemotion_core.faces import FACE_DETECTORS, make_cropper  # noqa: E402
 from avemotion_core.learner import AudiovisualEmotionLearner  # noqa: E402
 from avemotion_core.streaming import StreamConfig, StreamWindower  # noqa: E402
 from avemotion_core.synth import ClipSpec, generate_clip  # noqa: E402
@@ -71,16 +71,18 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=20, help="timed windows per thread count")
     parser.add_argument("--hop", type=float, default=0.5)
     parser.add_argument("--image-size", type=int, default=0, help="0 = the model's")
+    parser.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar")
     args = parser.parse_args()
 
     learner = AudiovisualEmotionLearner.from_model_dir(args.model)
     size = args.image_size or learner.image_size
     with tempfile.TemporaryDirectory() as tmp:
         windows = stream_windows(Path(tmp), args.hop)
-    print(f"model {args.model} (fusion {learner.fusion}, crop {size} px); {len(windows)} windows in the clip")
+    print(f"model {args.model} (fusion {learner.fusion}, crop {size} px, {args.face_detector} faces); "
+          f"{len(windows)} windows in the clip")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        cropper = make_cropper("haar", size)
+        cropper = make_cropper(args.face_detector, size)
         prep, total = [], []
         for k in range(args.windows + 2):
             win = windows[k % len(windows)]
