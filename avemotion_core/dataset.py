@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from avemotion_core.faces import FACE_DETECTORS, make_cropper
 from avemotion_core.fileio import atomic_path, atomic_write_bytes
 from avemotion_core.inference_data import load_clip_window
 from avemotion_core.labels import EMOTIONS, SAMPLE_RATE, WINDOW_SECONDS
@@ -176,6 +177,7 @@ class FeatureParams:
     n_mfcc: int
     seq_length: int
     image_size: int
+    face_detector: str = "haar"
 
     def key(self) -> str:
         blob = json.dumps({"version": CACHE_VERSION, **self.__dict__}, sort_keys=True)
@@ -203,8 +205,9 @@ def _preprocess_one(job: tuple[Path, Path | None, Path, FeatureParams]) -> tuple
     video, audio, out, params = job
     try:
         fps = probe_video(video).fps
-        window = load_clip_window(video, audio, image_size=params.image_size, seq_length=params.seq_length,
-                                  n_mfcc=params.n_mfcc)
+        cropper = make_cropper(params.face_detector, params.image_size)
+        window = load_clip_window(video, audio, cropper=cropper, image_size=params.image_size,
+                                  seq_length=params.seq_length, n_mfcc=params.n_mfcc)
     except (ValueError, OSError) as exc:  # VideoError/AudioError are ValueErrors
         return f"{video}: {exc}", 0.0
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
@@ -383,6 +386,7 @@ def get_audiovisual_emotion_dataset(
     workers: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    face_detector: str = "haar",
 ) -> tuple[AudiovisualEmotionDataset, AudiovisualEmotionDataset, AudiovisualEmotionDataset]:
     """(train, val, test) datasets of a RAVDESS-layout folder (OpenDR-compatible signature).
 
@@ -392,6 +396,8 @@ def get_audiovisual_emotion_dataset(
     are always selected by each file's real rate; a mismatch is warned about). ``device`` is
     accepted for OpenDR compatibility; preprocessing runs on the CPU. The cache lives in
     ``cache_dir`` (default ``path/.avemotion_cache``) in a folder named by the parameters.
+    ``face_detector`` is ``haar`` or ``mtcnn`` (``faces.FACE_DETECTORS``); train with the one the
+    node will run, so the crops it sees look like the crops the model learned from.
     Only the training set is augmented.
     """
     if sr != SAMPLE_RATE or abs(target_time - WINDOW_SECONDS) > 1e-9:
@@ -402,6 +408,8 @@ def get_audiovisual_emotion_dataset(
                            f"target_im_size={target_im_size}")
     if split not in ("actor", "random"):
         raise DatasetError(f"split must be 'actor' or 'random', got {split!r}")
+    if face_detector not in FACE_DETECTORS:
+        raise DatasetError(f"face_detector must be one of {FACE_DETECTORS}, got {face_detector!r}")
     torch.device(device)  # rejects malformed device strings early
     scan = scan_ravdess(path)
     if scan.unpaired:
@@ -409,7 +417,7 @@ def get_audiovisual_emotion_dataset(
                       f"{scan.unpaired[0]}", stacklevel=2)
     if not scan.samples:
         raise DatasetError(f"no paired RAVDESS clips (video + audio) under {path}")
-    params = FeatureParams(n_mfcc, save_frames, target_im_size)
+    params = FeatureParams(n_mfcc, save_frames, target_im_size, face_detector)
     cache = Path(cache_dir) if cache_dir is not None else Path(path) / ".avemotion_cache"
     cache = cache / params.key()
     if preprocess:

@@ -209,6 +209,19 @@ def test_cache_keys_follow_parameters_and_sources(corpus: Path, tmp_path: Path) 
     assert ds.cache_file(tmp_path, sample) != key
 
 
+def test_mtcnn_crops_have_their_own_cache_and_find_the_faces(corpus: Path, tmp_path: Path) -> None:
+    haar = ds.FeatureParams(10, 15, SIZE)
+    mtcnn = ds.FeatureParams(10, 15, SIZE, "mtcnn")
+    assert haar.key() != mtcnn.key()
+    train, val, test = ds.get_audiovisual_emotion_dataset(corpus, preprocess=True, target_im_size=SIZE,
+                                                          workers=1, progress=False, cache_dir=tmp_path,
+                                                          face_detector="mtcnn")
+    assert {f.parent.name for d in (train, val, test) for f in d.files} == {mtcnn.key()}
+    assert all(int(np.load(f)["faces_missing"]) == 0 for d in (train, val, test) for f in d.files)
+    with pytest.raises(ds.DatasetError, match="face_detector"):
+        ds.get_audiovisual_emotion_dataset(corpus, target_im_size=SIZE, face_detector="retinaface")
+
+
 def test_corrupt_cache_file_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     shutil.copytree(cache_dir(corpus), cache / ds.FeatureParams(10, 15, SIZE).key())

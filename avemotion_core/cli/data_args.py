@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from avemotion_core.cli.common import existing_path, image_size
+from avemotion_core.faces import FACE_DETECTORS
 
 
 def _actor_list(text: str) -> list[int]:
@@ -20,6 +21,8 @@ def _actor_list(text: str) -> list[int]:
 def add_dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="RAVDESS-layout dataset folder (Actor_XX/...)")
     p.add_argument("--image-size", type=image_size, default=224, help="face crop size (default 224)")
+    p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
+                   help="face detector for the crops (default haar); use the one the node will run")
     p.add_argument("--cache-dir", default=None, help="feature cache (default DATA/.avemotion_cache)")
     p.add_argument("--split", choices=("actor", "random"), default="actor", help="split kind")
     p.add_argument("--val-actors", type=_actor_list, default=None, help="e.g. 11,13,18,22")
@@ -50,4 +53,5 @@ def load_datasets(args: argparse.Namespace, preprocess: bool = True):
         workers=args.preprocess_workers,
         cache_dir=args.cache_dir,
         progress=not args.no_progress,
+        face_detector=args.face_detector,
     )
