@@ -104,7 +104,8 @@ def _weights_path(root: Path, meta: dict[str, Any]) -> Path:
     raise ModelFileError(f"no weights file in {root} (looked for {', '.join(names)})")
 
 
-def _check_digest(weights: Path, meta: dict[str, Any], required: bool = False) -> None:
+def check_digest(weights: Path, meta: dict[str, Any], required: bool = False) -> None:
+    """Raise ModelFileError unless ``weights`` hashes to ``meta["sha256"][weights.name]`` (when recorded)."""
     expected = (meta.get("sha256") or {}).get(weights.name)
     if expected is None:
         if required:
@@ -133,7 +134,7 @@ def load_torchscript_dir(path: str | os.PathLike[str], device: str | torch.devic
     if not is_torchscript_dir(meta):
         raise ModelFileError(f"{root / METADATA} does not describe a TorchScript export")
     graph = _weights_path(root, meta)
-    _check_digest(graph, meta, required=True)
+    check_digest(graph, meta, required=True)
     try:
         module = torch.jit.load(str(graph), map_location=device)
     except (RuntimeError, ValueError, OSError) as exc:
@@ -149,7 +150,7 @@ def load_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor
         raise ModelFileError(f"{root} holds a TorchScript export (inference only), not trainable weights; "
                              "use AudiovisualEmotionLearner.from_model_dir, or the source model directory")
     weights = _weights_path(root, meta)
-    _check_digest(weights, meta)
+    check_digest(weights, meta)
     try:
         if weights.suffix == ".safetensors":
             state = load_file(str(weights))

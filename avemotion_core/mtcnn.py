@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from avemotion_core.faces import Box, as_rgb_uint8
-from avemotion_core.fileio import ModelFileError, sha256_file
+from avemotion_core.fileio import ModelFileError
+from avemotion_core.model_files import check_digest
 
 WEIGHTS = Path(__file__).parent / "assets" / "mtcnn" / "mtcnn.safetensors"
 
@@ -97,11 +98,9 @@ def _networks(path: str) -> tuple[PNet, _Refiner, _Refiner]:
     weights = Path(path)
     if not weights.is_file():
         raise ModelFileError(f"MTCNN weights not found: {weights}")
-    source = weights.parent / "SOURCE.json"
+    source = weights.parent / "SOURCE.json"  # records the SHA-256 as metadata.json does
     if source.is_file():
-        expected = json.loads(source.read_text()).get("sha256", {}).get(weights.name)
-        if expected and sha256_file(weights) != expected:
-            raise ModelFileError(f"{weights} is corrupt or truncated: SHA-256 does not match {source}")
+        check_digest(weights, json.loads(source.read_text()))
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types
