@@ -200,6 +200,16 @@ def test_export_dir_is_a_model_directory_the_learner_runs(trained, tmp_path):
         exported.fit([])
     with pytest.raises(ModelFileError, match="TorchScript export"):
         source.load(str(out))
+    with pytest.raises(ModelFileError, match="TorchScript export of fusion 'ia'"):
+        AudiovisualEmotionLearner.from_model_dir(out, fusion="lt")
+    meta = json.loads((out / "metadata.json").read_text())
+    for broken, match in ((dict(meta, sha256={}), "records no SHA-256"),
+                          ({k: v for k, v in meta.items() if k != "image_size"}, "image_size")):
+        bad = tmp_path / f"bad_{match[:7]}"
+        shutil.copytree(out, bad)
+        (bad / "metadata.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelFileError, match=match):
+            AudiovisualEmotionLearner.from_model_dir(bad)
     # the graph is a program: only the exact file that was hashed is run
     graph = out / "model.torchscript.pt"
     graph.write_bytes(graph.read_bytes()[:-100])
