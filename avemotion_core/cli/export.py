@@ -74,8 +74,11 @@ def _inputs(learner, batch: int, size: int, seed: int):
     return audio.to(learner.device), video.to(learner.device)
 
 
-def export_torchscript(learner, out: Path, size: int, meta: dict) -> float:
-    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| against eager."""
+def export_torchscript(learner, out: Path, size: int, meta: dict, check: tuple, reference) -> float:
+    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| from ``reference``.
+
+    ``reference`` is the eager model's output on the ``check`` inputs, computed once by ``run``.
+    """
     import torch
 
     from avemotion_core.model_files import load_torchscript_dir, save_torchscript_dir
@@ -86,8 +89,7 @@ def export_torchscript(learner, out: Path, size: int, meta: dict) -> float:
         traced = torch.jit.freeze(torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False))
         save_torchscript_dir(out, traced, meta)
         loaded, _ = load_torchscript_dir(out, learner.device)
-        a, v = _inputs(learner, 2, size, 1)  # another batch size: the trace must not bake it in
-        return float((loaded(a, v) - model(a, v)).abs().max())
+        return float((loaded(*check) - reference).abs().max())
 
 
 def export_onnx(learner, path: Path, size: int, opset: int) -> float:
@@ -160,17 +162,21 @@ def run(args: argparse.Namespace) -> int:
     graph_meta.update(fusion=learner.fusion, num_class=learner.num_class, seq_length=learner.seq_length,
                       labels=list(learner.labels), image_size=args.image_size,
                       exported_from_sha256=source.get("sha256", {}))
+    import torch
+
+    # the inputs every export is compared on, at another batch size than the trace's: the graph must
+    # not bake it in
+    check = _inputs(learner, 2, args.image_size, 1)
+    with torch.no_grad():
+        reference = learner.model.eval()(*check)
+    scale = float(reference.abs().max())
     jobs = []  # (name, files it writes, job)
     if args.format in ("torchscript", "both"):
         jobs.append(("torchscript", [out / TORCHSCRIPT, out / METADATA],
-                     lambda: export_torchscript(learner, out, args.image_size, graph_meta)))
+                     lambda: export_torchscript(learner, out, args.image_size, graph_meta, check, reference)))
     if args.format in ("onnx", "both"):
         jobs.append(("onnx", [out / ONNX],
                      lambda: export_onnx(learner, out / ONNX, args.image_size, args.opset)))
-    import torch
-
-    with torch.no_grad():  # the inputs every export is compared on
-        scale = float(learner.model.eval()(*_inputs(learner, 2, args.image_size, 1)).abs().max())
     allowed = args.tolerance * max(1.0, scale)
     report["max_abs_logit"] = scale
     failures = []
