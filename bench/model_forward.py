@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
 
+from avemotion_core.cli.export import write_onnx  # noqa: E402
 from avemotion_core.labels import IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SEQ_LENGTH  # noqa: E402
 from avemotion_core.model import FUSIONS, MultiModalCNN  # noqa: E402
 
@@ -100,11 +101,9 @@ def onnx_session(model: MultiModalCNN, threads: int, folder: str):
     import onnxruntime
 
     path = os.path.join(folder, "model.onnx")
-    with torch.no_grad(), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, inputs(1), path, input_names=["audio", "video"], output_names=["logits"],
-                          dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        write_onnx(model, inputs(1), path, opset=17)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -92,6 +92,26 @@ def export_torchscript(learner, out: Path, size: int, meta: dict, check: tuple, 
         return float((loaded(*check) - reference).abs().max())
 
 
+def write_onnx(model, example: tuple, path: str | Path, opset: int = 17) -> None:
+    """The ONNX graph ``avemotion export`` ships: inputs ``audio``/``video``, output ``logits``, any batch.
+
+    ``bench/model_forward.py`` times the same call, so its onnxruntime column is this export.
+    """
+    import torch
+
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            input_names=["audio", "video"],
+            output_names=["logits"],
+            dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+
+
 def export_onnx(learner, path: Path, size: int, opset: int) -> float:
     """Export with a dynamic batch axis, then run it in onnxruntime and return max |Δ|."""
     import torch
@@ -108,17 +128,8 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
     model = learner.model.eval().cpu()
     example = tuple(x.cpu() for x in _inputs(learner, 1, size, 0))
     try:
-        with atomic_path(path) as tmp, torch.no_grad():
-            torch.onnx.export(
-                model,
-                example,
-                str(tmp),
-                input_names=["audio", "video"],
-                output_names=["logits"],
-                dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
+        with atomic_path(path) as tmp:
+            write_onnx(model, example, tmp, opset)
     finally:
         model.to(learner.device)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
