@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avemotion_core.fileio import atomic_write_bytes
 from avemotion_ros.ros_env import RosEnvMissing, activate_in_process
 
 PREFIX = "/avemotion_soak"
@@ -281,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.try_shutdown()
     print(report.summary(), flush=True)
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(report), indent=2))
-        tmp.replace(args.json)
+        atomic_write_bytes(args.json, json.dumps(asdict(report), indent=2).encode())
     return 0 if not report.problems() else 1
 
 
