@@ -19,6 +19,15 @@ from avemotion_core.video import probe_video
 START = 1_700_000_000.0
 
 
+def label_in_file(path: Path, t: float) -> str:
+    """The label of the labels CSV row whose [start, end) holds ``t`` ('' if none): the reference
+    replay's scoring is checked against."""
+    with open(path) as f:
+        hits = [r["label"] for r in csv.DictReader(f) if float(r["start"]) <= t < float(r["end"])]
+    assert len(hits) <= 1, hits
+    return hits[0] if hits else ""
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[Path]:
     root = dataset(tmp_path_factory)
@@ -95,6 +104,8 @@ def test_replay_scores_windows_and_storage_formats_agree(bags, model, tmp_path):
         out,
         "--json",
         tmp_path / "mcap.json",
+        "--csv",
+        tmp_path / "mcap.csv",
     )
     assert proc.returncode == 0, proc.stderr
     assert "latency per window: p50" in proc.stdout and "accuracy" in proc.stdout
@@ -111,12 +122,30 @@ def test_replay_scores_windows_and_storage_formats_agree(bags, model, tmp_path):
     )
     lat = summary["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
+    # the true label of each window is the labels file's range holding the window's centre
+    truth = [label_in_file(bags["labels"], (w["start"] + w["end"]) / 2) for w in windows]
+    assert {"happy", "sad"} <= set(truth), truth  # windows on both clips
+    assert [w["true_label"] for w in windows] == truth
     sc = summary["scoring"]
-    assert sc["labelled_windows"] == len(windows)
-    assert sc["acc"] == pytest.approx(np.mean([w["label"] == w["true_label"] for w in windows]))
-    assert np.array(sc["confusion_matrix"]).sum() == len(windows)
-    with open(out / "windows.csv") as f:
-        assert len(list(csv.DictReader(f))) == len(windows)
+    assert sc["labelled_windows"] == len(windows) and sc["unlabelled_windows"] == 0
+    assert sc["acc"] == pytest.approx(np.mean([w["label"] == t for w, t in zip(windows, truth, strict=True)]))
+    cm = np.array(sc["confusion_matrix"])
+    assert cm.sum() == len(windows)
+    pairs = [(t, w["label"]) for w, t in zip(windows, truth, strict=True)]
+    for i, name in enumerate(sc["labels"]):  # row = true label, column = prediction
+        assert cm[i].tolist() == [pairs.count((name, predicted)) for predicted in sc["labels"]]
+    # --csv and --out-dir's windows.csv / summary.json carry the same windows and summary
+    for table in (tmp_path / "mcap.csv", out / "windows.csv"):
+        with open(table) as f:
+            rows = list(csv.DictReader(f))
+        assert [(float(r["end"]), r["label"], r["true_label"], r["mode"]) for r in rows] == [
+            (w["end"], w["label"], w["true_label"], w["mode"]) for w in windows
+        ]
+        assert [float(r["confidence"]) for r in rows] == pytest.approx([w["confidence"] for w in windows])
+    assert json.loads((out / "summary.json").read_text()) == summary
+    with open(out / "confusion.csv") as f:
+        crows = list(csv.reader(f))
+    assert [[int(x) for x in r[1:]] for r in crows[1:]] == sc["confusion_matrix"]
     assert (out / "confusion.png").is_file() and (out / "confusion.csv").is_file()
     # the same recording in sqlite3 storage with raw int16 audio decodes to identical predictions
     other_json = tmp_path / "sqlite3.json"
