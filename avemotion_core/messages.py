@@ -9,6 +9,7 @@ names a diagnostics counter: the node catches it, logs it, counts it and keeps r
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 MAX_IMAGE_BYTES = 64 << 20  # 4K RGBA is 33 MB; anything larger is a broken or hostile publisher
 MAX_IMAGE_SIDE = 8192
+MAX_IMAGE_PIXELS = MAX_IMAGE_BYTES // 3  # a decoded frame is never larger than the largest raw one
 MAX_AUDIO_SECONDS = 10.0  # one chunk; typical drivers send 10-100 ms
 MAX_AUDIO_RATE = 384_000
 MAX_AUDIO_CHANNELS = 64
@@ -137,17 +139,110 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     return np.ascontiguousarray(px[:, :, :3])
 
 
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); not DHT/JPG/DAC
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset([0x01, *range(0xD0, 0xD8)])
+_PNM = re.compile(rb"P[1-6Ff](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)")
+_PAM = re.compile(rb"P7\s(?s:.*?)(?:\bWIDTH\s+(\d+)\s(?s:.*?)\bHEIGHT\s+(\d+)|\bHEIGHT\s+(\d+)\s(?s:.*?)"
+                  rb"\bWIDTH\s+(\d+))")
+_HDR = re.compile(rb"\n\n([-+][XY]) (\d+) ([-+][XY]) (\d+)")
+COMPRESSED_FORMATS = ("jpeg", "png", "webp", "bmp", "pnm", "hdr")
+
+
+def _jpeg_size(b: bytes) -> tuple[int, int]:
+    """(width, height) from the first SOFn segment, walking markers the way libjpeg does."""
+    i, n = 2, len(b)
+    while i < n:
+        if b[i] != 0xFF:  # libjpeg skips stray bytes between segments (with a warning)
+            i += 1
+            continue
+        while i < n and b[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            break
+        marker = b[i]
+        i += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD9, 0xDA) or i + 2 > n:  # EOI / start of scan before any frame header
+            break
+        if marker in _JPEG_SOF:
+            if i + 7 > n:
+                break
+            return int.from_bytes(b[i + 5 : i + 7], "big"), int.from_bytes(b[i + 3 : i + 5], "big")
+        i += max(2, int.from_bytes(b[i : i + 2], "big"))
+    raise DecodeError("JPEG without a frame header (SOF) before its image data")
+
+
+def _webp_size(b: bytes) -> tuple[int, int]:
+    chunk = b[12:16]
+    if chunk == b"VP8X" and len(b) >= 30:
+        return 1 + int.from_bytes(b[24:27], "little"), 1 + int.from_bytes(b[27:30], "little")
+    if chunk == b"VP8L" and len(b) >= 25 and b[20] == 0x2F:
+        bits = int.from_bytes(b[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(b) >= 30 and b[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(b[26:28], "little") & 0x3FFF, int.from_bytes(b[28:30], "little") & 0x3FFF
+    raise DecodeError("WebP without a readable VP8/VP8L/VP8X header")
+
+
+def compressed_size(data: bytes) -> tuple[str, int, int]:
+    """``(format, width, height)`` that a compressed image's header declares, without decoding it.
+
+    Decoders allocate the declared size before reading any pixel data, so a 69-byte header can
+    demand gigabytes (a decompression bomb); reading the size first lets the caller refuse it at
+    no cost. Formats whose size cannot be read this way are not decoded at all.
+    """
+    head = bytes(data[:4096])
+    if head.startswith(b"\xff\xd8"):
+        return ("jpeg", *_jpeg_size(bytes(data[:MAX_IMAGE_BYTES])))
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        if head[12:16] != b"IHDR" or len(head) < 24:
+            raise DecodeError("PNG without an IHDR header")
+        return "png", int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return ("webp", *_webp_size(head))
+    if head.startswith(b"BM") and len(head) >= 26:
+        if int.from_bytes(head[14:18], "little") == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sides
+            return "bmp", int.from_bytes(head[18:20], "little"), int.from_bytes(head[20:22], "little")
+        width = int.from_bytes(head[18:22], "little", signed=True)
+        return "bmp", abs(width), abs(int.from_bytes(head[22:26], "little", signed=True))  # < 0: top-down
+    if m := _PNM.match(head):
+        return "pnm", int(m[1]), int(m[2])
+    if m := _PAM.match(head):
+        return "pnm", int(m[1] or m[4]), int(m[2] or m[3])
+    if head.startswith(b"#?") and (m := _HDR.search(head)):
+        first, second = int(m[2]), int(m[4])
+        return ("hdr", second, first) if m[1].endswith(b"Y") else ("hdr", first, second)
+    raise UnsupportedEncoding(f"compressed image is not one of {COMPRESSED_FORMATS} "
+                              f"(starts with {head[:8]!r})")
+
+
 def compressed_to_rgb(msg: Any) -> np.ndarray:
-    """``sensor_msgs/CompressedImage`` (jpeg/png/...) -> RGB uint8 (H, W, 3)."""
+    """``sensor_msgs/CompressedImage`` (jpeg/png/...) -> RGB uint8 (H, W, 3).
+
+    The declared size is checked before decoding (see :func:`compressed_size`), and any error of
+    the decoder itself is a :class:`DecodeError`: nothing a publisher sends may escape as a
+    ``cv2.error``.
+    """
     data = _bytes(msg.data)
     if data.size == 0:
         raise EmptyMessage("empty compressed image")
     if data.size > MAX_IMAGE_BYTES:
         raise MessageTooLarge(f"compressed image of {data.size} bytes exceeds the limit")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    fmt, w, h = compressed_size(data)
+    if w <= 0 or h <= 0:
+        raise DecodeError(f"{fmt} header declares a {w}x{h} image")
+    if max(w, h) > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
+        raise MessageTooLarge(f"{fmt} header declares {w}x{h}, over the limits "
+                              f"({MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} pixels)")
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise DecodeError(f"cannot decode {fmt} image: {str(exc).strip().splitlines()[-1]}") from exc
     if bgr is None:
         raise DecodeError(f"cannot decode compressed image (format {getattr(msg, 'format', '?')!r})")
-    if max(bgr.shape[:2]) > MAX_IMAGE_SIDE:
+    if max(bgr.shape[:2]) > MAX_IMAGE_SIDE:  # the decoder read another header than ours
         raise MessageTooLarge(f"decoded image {bgr.shape[1]}x{bgr.shape[0]} exceeds the limits")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

@@ -206,3 +206,30 @@ def test_replay_errors_are_clean(bags, model, tmp_path, capsys):
     # an output bag that exists is never overwritten
     assert main(["bag-from-clip", str(bags["labels"]), "--out", str(bags["mcap"])]) == 2
     assert "exists already" in capsys.readouterr().err
+
+
+def test_replay_counts_a_decompression_bomb_in_the_bag(model, tmp_path):
+    """Issue 14 A/4: a 40000x40000 PNG header among good JPEG frames ended replay in a cv2.error."""
+    import cv2
+    from test_convert import png_bytes
+
+    store = typestore("modern")
+    msg_type = "sensor_msgs/msg/CompressedImage"
+    good = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].reshape(-1)
+    bomb = np.frombuffer(png_bytes(40000, 40000), np.uint8)
+    payloads = [good] * 10 + [bomb] + [good] * 11  # 4.2 s at 5 fps: enough for a window
+    bag = tmp_path / "bomb_bag"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection("/camera/compressed", msg_type, typestore=store)
+        for i, data in enumerate(payloads):
+            t = START + i / 5
+            header = store.types["std_msgs/msg/Header"](
+                stamp=store.types["builtin_interfaces/msg/Time"](sec=int(t), nanosec=round(t % 1 * 1e9)),
+                frame_id="cam")
+            msg = store.types[msg_type](header=header, format="png" if data is bomb else "jpeg", data=data)
+            writer.write(conn, int(t * 1e9), store.serialize_cdr(msg, msg_type))
+    out = tmp_path / "r.json"
+    argv = ["replay", str(bag), "--model", str(model), "--image-size", IMAGE_SIZE, "--json", str(out)]
+    assert main(argv) == 0
+    counters = json.loads(out.read_text())["summary"]["counters"]
+    assert counters["malformed_image_too_large"] == 1 and counters["frames"] == 21, counters

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import array
+import os
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -102,6 +106,126 @@ def test_compressed_jpeg_and_png_and_garbage():
         C.compressed_to_rgb(CompressedImage(format="jpeg", data=b"\xff\xd8 not a jpeg"))
     with pytest.raises(C.EmptyMessage):
         C.compressed_to_rgb(CompressedImage(format="jpeg", data=b""))
+
+
+def png_bytes(width: int, height: int, idat: bytes = b"") -> bytes:
+    """An 8-bit grey PNG declaring ``width`` x ``height``; its pixel data is ``idat`` (zlib stream)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def jpeg_bytes(width: int, height: int) -> bytes:
+    """A real 16x8 JPEG whose frame header (SOF0) is patched to declare ``width`` x ``height``."""
+    ok, buf = cv2.imencode(".jpg", np.full((8, 16, 3), 128, np.uint8))
+    data = bytearray(buf.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def bmp_bytes(width: int, height: int) -> bytes:
+    """A 24-bit BMP header (BITMAPINFOHEADER) declaring ``width`` x ``height``, with no pixels."""
+    info = (40).to_bytes(4, "little") + width.to_bytes(4, "little")
+    info += height.to_bytes(4, "little", signed=True) + (1).to_bytes(2, "little") + (24).to_bytes(2, "little")
+    info += bytes(24)
+    return b"BM" + (54).to_bytes(4, "little") + bytes(4) + (54).to_bytes(4, "little") + info
+
+
+BOMBS = {
+    # over OpenCV's own 2^30-pixel limit: cv2.imdecode raised cv2.error, which killed the node (issue 14 A)
+    "png_40000": png_bytes(40000, 40000),
+    "jpeg_40000": jpeg_bytes(40000, 40000),
+    "bmp_40000": bmp_bytes(40000, -40000),
+    "pbm_40000": b"P4\n# comment\n40000 40000\n" + bytes(64),
+    "hdr_40000": b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 40000 +X 40000\n" + bytes(64),
+    "webp_16384": b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00" + bytes(4) + b"\xff\x3f\x00" * 2,
+    # under it: decoded to gigabytes before the size was checked (issue 14 item 4)
+    "jpeg_30000": jpeg_bytes(30000, 30000),
+    "png_20000": png_bytes(20000, 20000),
+    "png_6000_pixels": png_bytes(6000, 6000),  # sides fine, 36 Mpx over MAX_IMAGE_PIXELS
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_compressed_bombs_are_refused_from_their_header(name):
+    msg = CompressedImage(format=name.split("_")[0], data=BOMBS[name])
+    msg.header.stamp.sec = 1
+    with pytest.raises(C.MessageTooLarge, match="header declares"):
+        C.frame_from_msg(msg, compressed=True, max_side=640)
+
+
+def test_compressed_headers_give_the_decoded_size():
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), np.uint8)
+    grey = rgb[:, :, 0]
+    cases = {".jpg": rgb, ".png": rgb, ".webp": rgb, ".bmp": rgb, ".ppm": rgb, ".pgm": grey, ".pbm": grey,
+             ".pam": rgb, ".pfm": rgb.astype(np.float32) / 255, ".hdr": rgb.astype(np.float32) / 255}
+    for ext, img in cases.items():
+        data = cv2.imencode(ext, img)[1].tobytes()
+        assert C.compressed_size(data)[1:] == (53, 37), ext
+        assert C.compressed_to_rgb(CompressedImage(data=data)).shape == (37, 53, 3), ext
+    lossless = cv2.imencode(".webp", rgb, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    progressive = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    assert C.compressed_size(lossless) == ("webp", 53, 37)
+    assert C.compressed_size(progressive) == ("jpeg", 53, 37)
+    # a format whose size we cannot read before decoding is not decoded
+    with pytest.raises(C.UnsupportedEncoding):
+        C.compressed_to_rgb(CompressedImage(data=cv2.imencode(".tiff", rgb)[1].tobytes()))
+    with pytest.raises(C.DecodeError):
+        C.compressed_to_rgb(CompressedImage(data=png_bytes(0, 5)))
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter: its peak RSS and OpenCV's start-up settings are its own."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **env}, cwd=ROOT)
+
+
+def test_decompression_bombs_cost_no_memory(tmp_path):
+    """Issue 14 item 4: a 389 KB PNG that inflates to 20000x20000 and a 631-byte JPEG declaring
+    30000x30000 drove the node to 3.0 and 5.8 GB; refused from the header, they cost nothing."""
+    rows = zlib.compressobj(9)
+    idat = b"".join(rows.compress(b"\0" * 20001 * 1000) for _ in range(20)) + rows.flush()
+    (tmp_path / "bomb.png").write_bytes(png_bytes(20000, 20000, idat))  # valid: decodes to 1.2 GB BGR
+    (tmp_path / "bomb.jpg").write_bytes(jpeg_bytes(30000, 30000))
+    proc = run_python(f"""
+import re, types
+from pathlib import Path
+from avemotion_core import messages as C
+def peak_kb():  # VmHWM, not ru_maxrss: that one keeps the parent's peak across exec
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1])
+before = peak_kb()
+for name in ("bomb.png", "bomb.jpg"):
+    msg = types.SimpleNamespace(header=types.SimpleNamespace(stamp=types.SimpleNamespace(sec=1, nanosec=0)),
+                                format=name[-3:], data=Path({str(tmp_path)!r}, name).read_bytes())
+    try:
+        C.frame_from_msg(msg, compressed=True, max_side=640)
+    except C.ConversionError as exc:
+        print(name, exc.reason)
+print("grew_mb", (peak_kb() - before) / 1024)
+""")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.split()
+    assert out[:4] == ["bomb.png", "too_large", "bomb.jpg", "too_large"], proc.stdout
+    assert float(out[-1]) < 20, f"peak RSS grew by {out[-1]} MB"
+
+
+def test_decoder_errors_are_conversion_errors():
+    """Whatever makes ``cv2.imdecode`` raise (here OpenCV's own pixel limit, set low) is a counted drop."""
+    proc = run_python("""
+import cv2, numpy as np
+from sensor_msgs.msg import CompressedImage
+from avemotion_core import messages as C
+data = cv2.imencode(".png", np.zeros((40, 40, 3), np.uint8))[1].tobytes()
+try:
+    C.compressed_to_rgb(CompressedImage(format="png", data=data))
+except C.ConversionError as exc:
+    print(exc.reason)
+""", OPENCV_IO_MAX_IMAGE_PIXELS="100")
+    assert proc.stdout.split() == ["decode_failed"], proc.stdout + proc.stderr
 
 
 def test_rosbags_deserialised_messages_decode_the_same():
