@@ -1,11 +1,11 @@
-"""Face detection (OpenCV Haar cascade; MTCNN in ``mtcnn.py``) and the per-window face cropping policy.
+"""Face detection (OpenCV Haar cascade; MTCNN in ``mtcnn.py``) and the causal face tracker.
 
 The model sees 224x224 face crops. OpenDR took the first RetinaFace box with no margin, stretched it
-to a square and crashed when no face was found. Here, per window: detect on each selected frame,
-keep the face that continues the previous one (else the largest, most central), smooth the box over
-time, make it square with a margin, clamp it inside the image, and when a frame has no face reuse the
-nearest box found in the window (a centre crop if none) -- counting those frames so callers can
-judge how much to trust the video branch.
+to a square and crashed when no face was found. Here one :class:`FaceTracker` follows the face over
+a stream (or a dataset clip) frame by frame, deciding each crop from the past only: the live node,
+the replay tool and dataset preprocessing therefore crop identically, and a frame shared by
+overlapping windows is cropped once. Frames without a face are counted so callers can judge how
+much to trust the video branch.
 """
 
 from __future__ import annotations
@@ -147,16 +147,27 @@ def make_cropper(face_detector: str, size: int) -> FaceCropper:
 
 @dataclass
 class CropResult:
-    """Face crops of a window: ``crops`` (N, size, size, 3) uint8, the square box used per frame,
-    and how many frames had no detected face (their box was borrowed)."""
+    """Face crops of a frame sequence: ``crops`` (N, size, size, 3) uint8, the square box used per
+    frame, and how many frames had no detected face (their box was carried over)."""
 
     crops: np.ndarray
     boxes: list[Box]
     missing: int
 
 
+@dataclass
+class TrackStep:
+    """What the tracker decided for one frame: the square ``box`` cropped, the ``crop`` itself and
+    whether a face was detected in this frame (else the box was carried over or is a centre crop)."""
+
+    box: Box
+    crop: np.ndarray
+    face_found: bool
+
+
 class FaceCropper:
-    """Turns the selected frames of one window into square face crops of ``size`` pixels.
+    """Settings of the face crop (detector, size, margin, smoothing, tracking) and the crop of a
+    frame sequence (a dataset clip's frames, one at a time through a fresh :class:`FaceTracker`).
 
     ``margin`` is added on each side as a fraction of the face size (Haar boxes are tight; the
     model was trained on crops that include the chin and forehead). ``smoothing`` in [0, 1) is the
@@ -166,27 +177,36 @@ class FaceCropper:
     With ``track=True`` (default), once a face is found the next frame is first searched only in a
     region twice the face's size around it, rescaled so the face is ~``TRACK_FACE_PX`` pixels: that
     costs a few milliseconds instead of a full-frame scan, and keeps following the same person.
-    The full frame is scanned again whenever the region yields nothing.
+    The full frame is scanned again whenever the region yields nothing, and every
+    ``redetect_every`` frames.
     """
 
     TRACK_FACE_PX = 40
     TRACK_REGION = 2.0
 
     def __init__(self, detector: FaceDetector | None = None, size: int = IMAGE_SIZE, margin: float = 0.2,
-                 smoothing: float = 0.5, track: bool = True):
+                 smoothing: float = 0.5, track: bool = True, redetect_every: int = 15):
         if size < 8:
             raise ValueError(f"crop size must be >= 8, got {size}")
         if not 0.0 <= margin <= 2.0:
             raise ValueError(f"margin must be in [0, 2], got {margin}")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if redetect_every < 1:
+            raise ValueError(f"redetect_every must be >= 1, got {redetect_every}")
         self.detector = detector if detector is not None else HaarFaceDetector()
         self.size = size
         self.margin = margin
         self.smoothing = smoothing
         self.track = track
+        self.redetect_every = redetect_every
+
+    def tracker(self) -> FaceTracker:
+        """A new causal tracker with these settings (one per stream, or per dataset clip)."""
+        return FaceTracker(self)
 
     def crop(self, frames: Sequence[np.ndarray] | np.ndarray) -> CropResult:
+        """Crops of consecutive frames of one clip, tracked causally exactly as a live stream is."""
         images = [as_rgb_uint8(f, f"frame {i}") for i, f in enumerate(frames)]
         if not images:
             return CropResult(np.zeros((0, self.size, self.size, 3), np.uint8), [], 0)
@@ -194,35 +214,10 @@ class FaceCropper:
         for i, im in enumerate(images):
             if im.shape != shape:
                 raise ValueError(f"frame {i} has shape {im.shape}, expected {shape} like frame 0")
-        raw = self._track(images)
-        missing = sum(b is None for b in raw)
-        filled = _fill_gaps(raw)
-        h, w = shape[:2]
-        boxes = [self._square(b, w, h) if b is not None else _centre_square(w, h) for b in filled]
-        crops = np.stack([self._resize(im, b) for im, b in zip(images, boxes, strict=True)])
-        return CropResult(crops, boxes, missing)
-
-    def _track(self, images: list[np.ndarray]) -> list[Box | None]:
-        """One (smoothed) face box per frame, or None where nothing was detected."""
-        out: list[Box | None] = []
-        prev: Box | None = None  # smoothed: what the crops follow
-        seen: Box | None = None  # raw: where to search next (the smoothed box lags a moving face)
-        h, w = images[0].shape[:2]
-        for im in images:
-            faces = self._detect_near(im, seen) if self.track and seen is not None else []
-            if not faces:
-                faces = self.detector.detect(im)
-            if not faces:
-                out.append(None)
-                continue
-            face = seen = _pick(faces, prev, w, h)
-            if prev is not None and face.iou(prev) > 0.0:
-                a = self.smoothing
-                face = Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
-                           a * prev.x1 + (1 - a) * face.x1, a * prev.y1 + (1 - a) * face.y1, face.score)
-            out.append(face)
-            prev = face
-        return out
+        tracker = self.tracker()
+        steps = [tracker.step(im) for im in images]
+        return CropResult(np.stack([s.crop for s in steps]), [s.box for s in steps],
+                          sum(not s.face_found for s in steps))
 
     def _detect_near(self, image: np.ndarray, prev: Box) -> list[Box]:
         """Faces in a rescaled region around ``prev``, in full-frame coordinates."""
@@ -261,6 +256,54 @@ class FaceCropper:
         return cv2.resize(patch, (self.size, self.size), interpolation=interp)
 
 
+class FaceTracker:
+    """Causal face tracking over a stream: each frame's crop is decided once, when it arrives, from
+    the past only, so a frame shared by several windows has one crop (and one feature vector).
+
+    Per frame: search near the last detection (full frame on loss and every ``redetect_every``
+    frames), keep the face that continues the previous one (else the largest, most central),
+    smooth the box with an exponential moving average over past frames, square it with the margin
+    and clamp it inside the image. A frame without a face reuses the last box (a centre crop before
+    any face was seen) and is reported as such, so callers can judge the video branch. A change of
+    frame size starts over.
+    """
+
+    def __init__(self, cropper: FaceCropper):
+        self.cropper = cropper
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev: Box | None = None  # smoothed: what the crops follow
+        self._seen: Box | None = None  # raw: where to search next (the smoothed box lags a moving face)
+        self._since_full = 0
+        self._shape: tuple[int, ...] | None = None
+
+    def step(self, image: np.ndarray) -> TrackStep:
+        c = self.cropper
+        image = as_rgb_uint8(image)
+        if image.shape != self._shape:
+            self.reset()
+            self._shape = image.shape
+        h, w = image.shape[:2]
+        faces: list[Box] = []
+        if c.track and self._seen is not None and self._since_full < c.redetect_every:
+            faces = c._detect_near(image, self._seen)
+            self._since_full += 1
+        if not faces:
+            faces = c.detector.detect(image)
+            self._since_full = 1
+        if faces:
+            face = self._seen = _pick(faces, self._prev, w, h)
+            prev = self._prev
+            if prev is not None and face.iou(prev) > 0.0:
+                a = c.smoothing
+                face = Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
+                           a * prev.x1 + (1 - a) * face.x1, a * prev.y1 + (1 - a) * face.y1, face.score)
+            self._prev = face
+        box = c._square(self._prev, w, h) if self._prev is not None else _centre_square(w, h)
+        return TrackStep(box=box, crop=c._resize(image, box), face_found=bool(faces))
+
+
 def _pick(faces: list[Box], prev: Box | None, w: int, h: int) -> Box:
     """The face overlapping the previous one most; otherwise the best by confidence x area, penalised
     by distance from the image centre (a robot usually turns to the person it talks to). Weighting by
@@ -276,19 +319,6 @@ def _pick(faces: list[Box], prev: Box | None, w: int, h: int) -> Box:
         return b.score * b.area * (1.0 - np.hypot(cx - w / 2, cy - h / 2) / diag)
 
     return max(faces, key=score)
-
-
-def _fill_gaps(boxes: list[Box | None]) -> list[Box | None]:
-    """Replace None by the last box seen before it, or (at the start) by the first box seen after."""
-    out = list(boxes)
-    last: Box | None = None
-    for i, b in enumerate(out):
-        if b is None:
-            out[i] = last
-        else:
-            last = b
-    first = next((b for b in out if b is not None), None)
-    return [b if b is not None else first for b in out]
 
 
 def _centre_square(w: int, h: int) -> Box:

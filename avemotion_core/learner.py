@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
@@ -83,6 +83,28 @@ def _choice(name: str, value: str, valid: Sequence[str]) -> str:
     if value not in valid:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(valid)}")
     return value
+
+
+def _declared_crop_sizes(dataset: Dataset) -> set[int]:
+    """Face-crop sizes a dataset says it holds (the feature cache records its own; ConcatDataset
+    and Subset are looked through). Datasets that declare nothing give an empty set."""
+    if isinstance(dataset, ConcatDataset):
+        return set().union(*(_declared_crop_sizes(d) for d in dataset.datasets))
+    if isinstance(dataset, Subset):
+        return _declared_crop_sizes(dataset.dataset)
+    size = getattr(dataset, "image_size", None)
+    return {size} if isinstance(size, int) else set()
+
+
+def _array_of(x: Any) -> Any:
+    """The array inside OpenDR's engine containers (``Timeseries``, ``Video`` keep it in ``.data``).
+
+    Tensors and ndarrays are returned as they are: both have a ``.data`` attribute of their own
+    (a tensor's is itself, an ndarray's is a raw memory buffer).
+    """
+    if isinstance(x, torch.Tensor | np.ndarray) or not hasattr(x, "data"):
+        return x
+    return x.data
 
 
 class AudiovisualEmotionLearner:
@@ -146,6 +168,8 @@ class AudiovisualEmotionLearner:
         self.model = MultiModalCNN(
             num_classes=num_class, fusion=fusion, seq_length=seq_length, pretr_ef=pretr_ef
         ).to(self.device, memory_format=torch.channels_last)
+        # The Python model while ``optimize()`` has swapped in a frozen graph; ``reset()`` restores it.
+        self._eager_model: torch.nn.Module | None = None
 
     def _check_labels(self, labels: Sequence[str] | None) -> list[str]:
         if labels is None:
@@ -191,6 +215,9 @@ class AudiovisualEmotionLearner:
         self._require_trainable("fit")
         if len(dataset) == 0:
             raise ValueError("training dataset is empty")
+        self._check_crop_size(dataset, "the training dataset")
+        if val_dataset is not None:
+            self._check_crop_size(val_dataset, "the validation dataset")
         distributed = dist.is_available() and dist.is_initialized()
         main = not distributed or dist.get_rank() == 0
         log_dir = Path(logging_path)
@@ -307,6 +334,7 @@ class AudiovisualEmotionLearner:
         net.train()
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, count
         for audio, video, target in tqdm(loader, desc=f"epoch {epoch + 1}", disable=quiet, leave=False):
+            self._check_batch_crop(video, "training")
             audio, video, target = self._to_device(audio, video, target)
             audio, video, target = modality_dropout(audio, video, target, self.mod_drop)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -327,6 +355,28 @@ class AudiovisualEmotionLearner:
             _all_reduce_sum(totals)
         loss_sum, correct, count = totals.tolist()
         return loss_sum / max(count, 1), correct / max(count, 1)
+
+    def _check_crop_size(self, dataset: Dataset, what: str) -> None:
+        """Refuse a dataset whose feature cache was built at another crop size than the model's.
+
+        The backbone pools globally, so such crops run without an error and give answers at
+        chance: this is the silently wrong number that has to become a clear error.
+        """
+        wrong = _declared_crop_sizes(dataset) - {self.image_size}
+        if wrong:
+            sizes = "/".join(str(s) for s in sorted(wrong))
+            raise ValueError(
+                f"{what} holds {sizes} px face crops but this model takes {self.image_size} px crops "
+                f"(learner.image_size): build the dataset with target_im_size={self.image_size}"
+            )
+
+    def _check_batch_crop(self, video: torch.Tensor, what: str) -> None:
+        """The same check on the tensors, for datasets that do not declare their crop size."""
+        if video.dim() == 5 and tuple(video.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"{what} batch has {video.shape[-2]}x{video.shape[-1]} px frames but this model takes "
+                f"{self.image_size} px face crops (learner.image_size)"
+            )
 
     def _to_device(
         self, audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor
@@ -360,11 +410,14 @@ class AudiovisualEmotionLearner:
     ) -> dict[str, Any]:
         """Cross-entropy and accuracy in ``mode``, plus per-class accuracy and the confusion matrix.
 
-        ``confusion_matrix[i][j]`` counts samples of true class ``i`` predicted as ``j``.
+        ``confusion_matrix[i][j]`` counts samples of true class ``i`` predicted as ``j``. The
+        dataset's face crops must have the model's size (``image_size``); another size is a
+        ValueError, not a resize.
         """
         _choice("mode", mode, EVAL_MODES)
         if len(dataset) == 0:
             raise ValueError("evaluation dataset is empty")
+        self._check_crop_size(dataset, "the evaluation dataset")
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.n_workers)
         self.model.eval()
         confusion = torch.zeros(self.num_class, self.num_class, dtype=torch.long)
@@ -373,6 +426,7 @@ class AudiovisualEmotionLearner:
         noise = torch.Generator(device=self.device).manual_seed(self.seed)
         with torch.inference_mode():
             for audio, video, target in tqdm(loader, desc=f"eval {mode}", disable=silent, leave=False):
+                self._check_batch_crop(video, "evaluation")
                 audio, video, target = self._to_device(audio, video, target)
                 audio, video = apply_eval_mode(audio, video, mode, generator=noise)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -402,19 +456,21 @@ class AudiovisualEmotionLearner:
     # ----------------------------------------------------------------- inference
     def infer(
         self,
-        audio: torch.Tensor | np.ndarray,
-        video: torch.Tensor | np.ndarray,
+        audio: torch.Tensor | np.ndarray | Any,
+        video: torch.Tensor | np.ndarray | Any,
         mode: str = "audiovisual",
     ) -> Category | list[Category]:
         """Classify one window (MFCC ``(10,156)``, video ``(3,15,H,W)``) or a batch of them.
 
-        Video may be float in [0, 1] or uint8. ``mode`` lets a caller that lost a modality (a
-        stale camera, a muted microphone) ask for the matching eval mode instead of feeding
-        garbage; the mode is recorded in each returned Category.
+        Inputs are tensors, arrays, or OpenDR's ``Timeseries`` / ``Video`` (any object holding the
+        array in ``.data``), so OpenDR code that wraps its inputs runs unchanged. Video may be float
+        in [0, 1] or uint8. ``mode`` lets a caller that lost a modality (a stale camera, a muted
+        microphone) ask for the matching eval mode instead of feeding garbage; the mode is recorded
+        in each returned Category.
         """
         _choice("mode", mode, EVAL_MODES)
-        a = torch.as_tensor(audio)
-        v = torch.as_tensor(video)
+        a = torch.as_tensor(_array_of(audio))
+        v = torch.as_tensor(_array_of(video))
         single = a.dim() == 2
         if single:
             a, v = a.unsqueeze(0), v.unsqueeze(0)
@@ -433,7 +489,41 @@ class AudiovisualEmotionLearner:
         self.model.eval()
         with torch.inference_mode():
             a, v = apply_eval_mode(a, v, mode)
-            probs = torch.softmax(self.model(a, v).float(), dim=1).cpu()
+            logits = self.model(a, v)
+        results = self._categories(logits, mode)
+        return results[0] if single else results
+
+    def encode_frames(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(N, 1024)`` of RGB uint8 face crops ``(N, S, S, 3)``, each frame on its own.
+
+        This is the part of the model worth caching: a stream encodes each frame once and every
+        window containing it reuses the features (``avemotion_core.stream``).
+        """
+        x = torch.as_tensor(crops)
+        if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[3] != 3:
+            raise ValueError(f"crops must be uint8 (N, S, S, 3), got {x.dtype} {tuple(x.shape)}")
+        frames = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        self.model.eval()
+        with torch.inference_mode():
+            return self.model.forward_frames(frames).float()
+
+    def infer_features(self, audio: torch.Tensor | np.ndarray, features: torch.Tensor,
+                       mode: str = "audiovisual") -> Category:
+        """Classify one window from its MFCC ``(10, 156)`` and its frames' ``encode_frames`` features
+        ``(seq_length, 1024)``: the window head only. Equals ``infer`` on the crops the features came
+        from; the caller applies ``mode`` to the inputs (zero MFCC, blank-frame features)."""
+        _choice("mode", mode, EVAL_MODES)
+        a = torch.as_tensor(audio).to(self.device, dtype=torch.float32)
+        if tuple(a.shape) != (N_MFCC, MFCC_FRAMES) or features.dim() != 2 or len(features) != self.seq_length:
+            raise ValueError(f"expected MFCC ({N_MFCC}, {MFCC_FRAMES}) and features ({self.seq_length}, D), "
+                             f"got {tuple(a.shape)} and {tuple(features.shape)}")
+        self.model.eval()
+        with torch.inference_mode():
+            logits = self.model.forward_head(a.unsqueeze(0), features.to(self.device).unsqueeze(0))
+        return self._categories(logits, mode)[0]
+
+    def _categories(self, logits: torch.Tensor, mode: str) -> list[Category]:
+        probs = torch.softmax(logits.float(), dim=1).cpu()
         results = []
         for row in probs:
             idx = int(row.argmax())
@@ -446,19 +536,82 @@ class AudiovisualEmotionLearner:
                     mode=mode,
                 )
             )
-        return results[0] if single else results
+        return results
 
-    def load_inference_data(self, audio_path: str | None, video_path: str | None, **kwargs: Any):
-        """Read a clip into ``infer``'s inputs (see ``avemotion_core.inference_data``)."""
+    def load_inference_data(
+        self,
+        audio_path: str | os.PathLike[str] | None,
+        video_path: str | os.PathLike[str] | None,
+        target_time: float = WINDOW_SECONDS,
+        sr: int = SAMPLE_RATE,
+        input_fps: float | None = 30,
+        save_frames: int | None = None,
+        target_im_size: int | None = None,
+        *,
+        split: bool = False,
+        mode: str = "audiovisual",
+        image_size: int | None = None,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read a clip into ``infer``'s inputs (see ``avemotion_core.inference_data``).
+
+        The positional parameters are OpenDR's. The crop size, frame count and audio geometry
+        come from this model: ``target_im_size`` (or ``image_size``), ``save_frames``,
+        ``target_time`` and ``sr`` may be given but must equal the model's, because the model
+        still runs on other values and then answers with confident nonsense. ``input_fps`` is the
+        frame rate the caller expects; frames are always picked by the file's real rate and a
+        difference is warned about. ``mode='onlyvideo'`` reads no audio (that mode ignores it),
+        so a silent video works. Other keywords (``split``, ``cropper``, ``min_last_seconds``)
+        go to ``inference_data.load_inference_data``.
+        """
         from avemotion_core.inference_data import load_inference_data
 
-        return load_inference_data(audio_path, video_path, **kwargs)
+        _choice("mode", mode, EVAL_MODES)
+        if target_im_size is not None and image_size is not None and target_im_size != image_size:
+            raise ValueError(f"target_im_size={target_im_size} and image_size={image_size} disagree")
+        size = target_im_size if target_im_size is not None else image_size
+        if size is not None and size != self.image_size:
+            raise ValueError(f"target_im_size={size}, but this model takes {self.image_size} px face crops "
+                             "(learner.image_size); leave it unset to use the model's")
+        if save_frames is not None and save_frames != self.seq_length:
+            raise ValueError(f"save_frames={save_frames}, but this model takes {self.seq_length} frames")
+        if abs(target_time - WINDOW_SECONDS) > 1e-9 or sr != SAMPLE_RATE:
+            raise ValueError(f"target_time={target_time}, sr={sr}: the model's input geometry (MFCC "
+                             f"{N_MFCC}x{MFCC_FRAMES}) is fixed at {WINDOW_SECONDS} s and {SAMPLE_RATE} Hz")
+        return load_inference_data(
+            audio_path, video_path, split=split, image_size=self.image_size, seq_length=self.seq_length,
+            input_fps=input_fps, read_audio=mode != "onlyvideo", **kwargs,
+        )
+
+    def pred_to_label(self, prediction: Category | int | torch.Tensor | Any) -> str:
+        """The label name of a prediction (a ``Category``, OpenDR's ``Category`` or a class index).
+
+        OpenDR's version knows only RAVDESS's 8 names; this one uses the model's own labels.
+        """
+        raw = prediction if isinstance(prediction, int | np.integer | torch.Tensor) else _array_of(prediction)
+        index = int(raw)
+        if not 0 <= index < self.num_class:
+            raise ValueError(f"class index {index} is outside 0..{self.num_class - 1}")
+        return self.labels[index]
 
     # ----------------------------------------------------------------- storage
-    def save(self, path: str) -> Path:
-        """Save ``metadata.json`` + ``model.safetensors`` into directory ``path`` (atomically)."""
+    def save(self, path: str | os.PathLike[str], verbose: bool = True) -> Path:
+        """Save ``metadata.json`` + ``model.safetensors`` into directory ``path`` (atomically).
+
+        ``verbose`` (OpenDR's default True) prints where the files went.
+        """
         self._require_trainable("save")
-        meta = {
+        root = save_model_dir(path, self._eager_state(), self._metadata())
+        if verbose:
+            print(f"model saved to {root} ({METADATA} + model.safetensors)", flush=True)
+        return root
+
+    def _eager_state(self) -> dict[str, torch.Tensor]:
+        return {k.removeprefix("module."): v for k, v in self.model.state_dict().items()}
+
+    def _metadata(self) -> dict[str, Any]:
+        """What a model directory records besides the weights, so any loader can use it correctly."""
+        return {
             "fusion": self.fusion,
             "num_class": self.num_class,
             "seq_length": self.seq_length,
@@ -470,8 +623,6 @@ class AudiovisualEmotionLearner:
             "window_seconds": WINDOW_SECONDS,
             "image_size": self.image_size,
         }
-        state = {k.removeprefix("module."): v for k, v in self.model.state_dict().items()}
-        return save_model_dir(path, state, meta)
 
     @classmethod
     def from_model_dir(
@@ -507,14 +658,15 @@ class AudiovisualEmotionLearner:
             learner.labels = learner._check_labels(meta.get("labels"))
             learner.image_size = size
             return learner
-        learner.load(str(path))
+        learner.load(str(path), verbose=False)
         return learner
 
-    def load(self, path: str) -> None:
+    def load(self, path: str | os.PathLike[str], verbose: bool = True) -> None:
         """Load a model directory saved by ``save`` or by OpenDR's learner.
 
         Raises ``ModelFileError`` when files are missing, corrupt, or were trained with a
-        different fusion / number of classes than this learner is configured for.
+        different fusion / number of classes than this learner is configured for. ``verbose``
+        (OpenDR's default True) prints what was loaded.
         """
         self._require_trainable("load weights into it")
         state, meta = load_model_dir(path)
@@ -544,6 +696,51 @@ class AudiovisualEmotionLearner:
         if isinstance(meta.get("image_size"), int) and meta["image_size"] >= 32:
             self.image_size = meta["image_size"]
         self.model.to(self.device).eval()
+        if verbose:
+            print(f"model loaded from {path} (fusion {self.fusion}, {self.num_class} classes, "
+                  f"{self.image_size} px crops)", flush=True)
+
+    def optimize(self, path: str | os.PathLike[str] | None = None, tolerance: float = 1e-4) -> Path | None:
+        """Run a frozen TorchScript graph instead of the Python model (OpenDR only raises here).
+
+        The graph is made exactly as ``avemotion export`` makes it (trace at ``image_size``, freeze:
+        conv-BN folding, 1.2-1.6x faster on CPU, BENCHMARKS.md), written as an export directory to
+        ``path`` (a temporary one when None), reloaded from disk and checked against the Python
+        model; a graph whose logits differ by more than ``tolerance`` x max(1, largest logit) is
+        refused and the Python model kept. Afterwards ``infer``/``eval`` run the graph and
+        ``fit``/``save`` refuse, as for any export, until ``reset()``. Returns ``path``.
+        """
+        from avemotion_core.cli.export import export_torchscript
+        from avemotion_core.model_files import load_torchscript_dir
+
+        self._require_trainable("optimize")
+        g = torch.Generator().manual_seed(1)
+        check = (
+            torch.randn(2, N_MFCC, MFCC_FRAMES, generator=g).to(self.device),
+            torch.rand(2, 3, self.seq_length, self.image_size, self.image_size, generator=g).to(self.device),
+        )
+        with torch.no_grad():
+            reference = self.model.eval()(*check)
+        with tempfile.TemporaryDirectory(prefix="avemotion_optimize.") as tmp:
+            out = Path(path) if path is not None else Path(tmp)
+            diff = export_torchscript(self, out, self.image_size, self._metadata(), check, reference)
+            allowed = tolerance * max(1.0, float(reference.abs().max()))
+            if diff > allowed:
+                raise RuntimeError(f"the frozen graph differs from the model by {diff:.3g} > {allowed:.3g}; "
+                                   "keeping the Python model")
+            graph, _ = load_torchscript_dir(out, self.device)
+        self._eager_model = self.model
+        self.model = graph
+        return None if path is None else Path(path)
+
+    def reset(self) -> None:
+        """Undo ``optimize()``: back to the trainable Python model with the same weights.
+
+        The model keeps no state between windows (no recurrence), so that is all there is to
+        reset; on a learner that was never optimized this does nothing.
+        """
+        if self._eager_model is not None:
+            self.model, self._eager_model = self._eager_model, None
 
     def _key_diff(self, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
         own = set(self.model.state_dict())

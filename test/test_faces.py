@@ -75,13 +75,13 @@ def test_no_face_gives_centre_crop_and_counts_missing():
     assert all(b == Box(40.0, 0.0, 160.0, 120.0) for b in result.boxes)
 
 
-def test_frames_without_face_borrow_the_nearest_box():
+def test_frames_without_face_keep_the_last_box_causally():
     face = paste((240, 320), astronaut(200), 60, 20)
     blank = paste((240, 320), np.zeros((1, 1, 3), np.uint8), 0, 0)
     result = FaceCropper(size=32).crop([blank, face, blank, face])
     assert result.missing == 2
-    assert result.boxes[0] == result.boxes[1]  # before the first detection: the first box
-    assert result.boxes[2] == result.boxes[1]  # after a detection: the last box
+    assert result.boxes[0] == Box(40.0, 0.0, 280.0, 240.0)  # before any detection: the centre crop
+    assert result.boxes[2] == result.boxes[1]  # after a detection: the last box, never a later one
     assert result.boxes[1].contains(*face_centre(200, 60, 20))
 
 
@@ -135,3 +135,4 @@ def test_tracking_scans_small_regions_and_agrees_with_full_scans():
     assert tracked.missing == full.missing == 0
     for i, (a, b) in enumerate(zip(tracked.boxes, full.boxes, strict=True)):
         assert a.contains(*face_centre(300, 20 + 6 * i, 90)) and a.iou(b) > 0.6
+

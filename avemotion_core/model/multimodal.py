@@ -73,6 +73,11 @@ class MultiModalCNN(nn.Module):
             )
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """Logits for whole windows: every frame through the 2-D backbone, then the window head.
+
+        Training and parity use this; a stream computes :meth:`forward_frames` once per frame and
+        reuses the features in every window that contains the frame (``avemotion_core.stream``).
+        """
         # Shape checks are Python control flow: a traced module would freeze them (with warnings)
         # rather than run them, so callers of an exported model use check_inputs() themselves.
         if not torch.jit.is_tracing():
@@ -80,10 +85,26 @@ class MultiModalCNN(nn.Module):
         batch, _, frames, height, width = video.shape
         # Clip-major frame batch (B*T, 3, H, W), the layout OpenDR's forward expects.
         flat = video.transpose(1, 2).reshape(batch * frames, 3, height, width)
+        return self.forward_head(audio, self.forward_frames(flat).reshape(batch, frames, -1))
+
+    def forward_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) frames in [0, 1] -> (N, 1024) EfficientFace features, each frame on its own.
+
+        Strictly per frame in eval mode (BatchNorm uses running statistics; the modulator's pooling
+        and the channel shuffles are per sample): frames first mix in the temporal convolutions.
+        """
         if self.visual_model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last):
-            flat = flat.contiguous(memory_format=torch.channels_last)
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        return self.visual_model.forward_features(frames)
+
+    def forward_head(self, audio: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """MFCC (B, 10, 156) + per-frame features (B, seq_length, 1024) -> logits (B, num_classes).
+
+        The audio branch, the temporal stages, the fusion and the classifier: everything in the model
+        that looks at more than one frame.
+        """
         audio_feats = self.audio_model.forward_stage1(audio)
-        video_feats = self.visual_model.forward_stage1(self.visual_model.forward_features(flat))
+        video_feats = self.visual_model.forward_stage1(features.reshape(-1, features.shape[-1]))
         if self.fusion == "ia":
             return self._intermediate_attention(audio_feats, video_feats)
         if self.fusion == "it":
