@@ -229,7 +229,10 @@ class AudiovisualEmotionLearner:
             ids = None
             if self.device.type == "cuda":
                 ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
-            net = DistributedDataParallel(model, device_ids=ids)
+            # find_unused_parameters: each fusion leaves some modules unused (ia: the branch
+            # classifiers and the other fusions' projections). Without it DDP never all-reduced
+            # the bucket holding them, so ranks trained apart, and a second step raised.
+            net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
         sampler = DistributedSampler(dataset, shuffle=True, seed=self.seed) if distributed else None
         generator = torch.Generator().manual_seed(self.seed)
         loader = DataLoader(
@@ -651,6 +654,9 @@ class AudiovisualEmotionLearner:
                 raise ModelFileError(f"{path} is a TorchScript export of fusion {meta.get('fusion')!r}, "
                                      f"not {fusion!r}")
             learner.model, meta = load_torchscript_dir(path, learner.device)
+            if not all(hasattr(learner.model, m) for m in ("forward_frames", "forward_head")):
+                raise ModelFileError(f"{path} was exported without the frame encoder + window head graphs "
+                                     "the streaming engine runs; export it again with `avemotion export`")
             size = meta.get("image_size")
             if not isinstance(size, int) or size < 32:
                 raise ModelFileError(f"{path}: a TorchScript export must record the 'image_size' it was "

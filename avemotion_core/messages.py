@@ -104,8 +104,8 @@ _YUV = {"yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
 IMAGE_ENCODINGS = tuple(_LAYOUT)
 
 
-def image_to_rgb(msg: Any) -> np.ndarray:
-    """``sensor_msgs/Image`` -> RGB uint8 (H, W, 3), honouring row padding (``step``)."""
+def _check_image(msg: Any) -> tuple[int, int, int, str, np.ndarray]:
+    """``(height, width, step, encoding, bytes)`` of a ``sensor_msgs/Image`` whose fields agree."""
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     encoding = str(msg.encoding)
     data = _bytes(msg.data)
@@ -123,6 +123,14 @@ def image_to_rgb(msg: Any) -> np.ndarray:
         raise SizeMismatch(f"{data.size} bytes != step {step} x height {h}")
     if encoding in _YUV and w % 2:
         raise SizeMismatch(f"{encoding} needs an even width, got {w}")
+    return h, w, step, encoding, data
+
+
+def image_to_rgb(msg: Any) -> np.ndarray:
+    """``sensor_msgs/Image`` -> RGB uint8 (H, W, 3), honouring row padding (``step``)."""
+    h, w, step, encoding, data = _check_image(msg)
+    channels, depth = _LAYOUT[encoding]
+    row = w * channels * depth
     rows = data.reshape(h, step)[:, :row]
     if depth == 2:
         big = bool(getattr(msg, "is_bigendian", False))
@@ -218,13 +226,8 @@ def compressed_size(data: bytes) -> tuple[str, int, int]:
                               f"(starts with {head[:8]!r})")
 
 
-def compressed_to_rgb(msg: Any) -> np.ndarray:
-    """``sensor_msgs/CompressedImage`` (jpeg/png/...) -> RGB uint8 (H, W, 3).
-
-    The declared size is checked before decoding (see :func:`compressed_size`), and any error of
-    the decoder itself is a :class:`DecodeError`: nothing a publisher sends may escape as a
-    ``cv2.error``.
-    """
+def _check_compressed(msg: Any) -> tuple[np.ndarray, str]:
+    """``(bytes, format)`` of a ``sensor_msgs/CompressedImage`` whose header declares a sane size."""
     data = _bytes(msg.data)
     if data.size == 0:
         raise EmptyMessage("empty compressed image")
@@ -236,6 +239,17 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
     if max(w, h) > MAX_IMAGE_SIDE or w * h > MAX_IMAGE_PIXELS:
         raise MessageTooLarge(f"{fmt} header declares {w}x{h}, over the limits "
                               f"({MAX_IMAGE_SIDE} px a side, {MAX_IMAGE_PIXELS} pixels)")
+    return data, fmt
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """``sensor_msgs/CompressedImage`` (jpeg/png/...) -> RGB uint8 (H, W, 3).
+
+    The declared size is checked before decoding (see :func:`compressed_size`), and any error of
+    the decoder itself is a :class:`DecodeError`: nothing a publisher sends may escape as a
+    ``cv2.error``.
+    """
+    data, fmt = _check_compressed(msg)
     try:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:
@@ -398,6 +412,20 @@ def seconds_to_stamp(t: float) -> tuple[int, int]:
 
 
 # ------------------------------------------------------- ingest steps shared by the node and replay
+def frame_stamp(msg: Any, compressed: bool) -> float:
+    """The stamp of an Image / CompressedImage whose fields pass every check that needs no decoding.
+
+    The node calls this for every camera message, and decodes (:func:`frame_from_msg`) only the few
+    frames the stream's frame lattice needs; a malformed message is still counted when it arrives.
+    """
+    stamp = stamp_seconds(msg.header)
+    if compressed:
+        _check_compressed(msg)
+    else:
+        _check_image(msg)
+    return stamp
+
+
 def frame_from_msg(msg: Any, compressed: bool, max_side: int) -> tuple[float, np.ndarray]:
     """``(stamp, RGB)`` of an Image / CompressedImage, shrunk so its longest side is <= ``max_side``.
 

@@ -1,12 +1,15 @@
 """``emotion_node``: audiovisual emotion recognition on live camera + microphone topics.
 
-Data flow: subscription callbacks decode messages (``convert``), stamp-align them in a
-``StreamWindower`` and hand each due window to one inference thread (``LatestWins``); that thread
-builds features through ``window.build_window`` (the same path as training) and publishes a
-``vision_msgs/Classification`` stamped with the window end. ``header.frame_id`` carries the eval
-mode (``audiovisual``, or ``onlyaudio`` / ``onlyvideo`` while a modality is stale). Malformed
-messages and dropped windows are counted per reason on ``/diagnostics``; nothing a publisher sends
-can stop the node.
+Data flow (``avemotion_core.stream``): subscription callbacks read each message's stamp and check
+its fields, and the ``StreamScheduler`` decides which camera frames stand for the 0.24 s frame
+lattice (about 4 a second; the rest are never decoded) and when a window is due. The resulting jobs
+go to one inference thread (``StreamWorker``), where the ``FeatureStream`` decodes, face-tracks,
+crops and encodes each lattice frame once, and classifies every window by running the window head
+over the cached frame features; it publishes a ``vision_msgs/Classification`` stamped with the
+window end. ``header.frame_id`` carries the eval mode (``audiovisual``, or ``onlyaudio`` while the
+camera is stale or shows no face, ``onlyvideo`` while the microphone is stale). Malformed messages
+and dropped windows are counted per reason on ``/diagnostics``; nothing a publisher sends can stop
+the node.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from avemotion_core import messages as convert
@@ -32,8 +38,10 @@ from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.node_config import ConfigError, NodeConfig
-from avemotion_core.streaming import StreamWindow, StreamWindower
-from avemotion_ros.worker import LatestWins
+from avemotion_core.stream import FeatureStream, FrameJob, StreamScheduler, WindowJob, WindowResult
+from avemotion_ros import node_params
+from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
+from avemotion_ros.worker import StreamWorker
 
 
 class StartupError(RuntimeError):
@@ -85,13 +93,12 @@ def load_learner(cfg: NodeConfig) -> AudiovisualEmotionLearner:
 class EmotionNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__("emotion_node", **kwargs)
-        for name, default in NodeConfig.defaults().items():
-            self.declare_parameter(name, default)
-        values = {name: self.get_parameter(name).value for name in NodeConfig.defaults()}
         try:
-            self.cfg = cfg = NodeConfig.from_values(values)
+            self.cfg = cfg = node_params.declare(self)
         except ConfigError as exc:
             raise StartupError(f"invalid parameters: {exc}") from exc
+        self._idle_debug_pub: Any = None  # kept while debug_image is switched off at run time
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         types = _message_types(cfg.audio_flavour, cfg.audio_stamped)
         self._classification, self._hypothesis, audio_cls = types
         self.learner = load_learner(cfg)
@@ -106,10 +113,13 @@ class EmotionNode(Node):
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-        self.cropper = make_cropper(cfg.face_detector, self.image_size)
-        self.windower = StreamWindower(cfg.stream_config())
+        stream_cfg = cfg.stream_config()
+        self.scheduler = StreamScheduler(stream_cfg)
+        cropper = make_cropper(cfg.face_detector, self.image_size)
+        self.features = FeatureStream(self.learner, cropper, stream_cfg, decode=self._decode,
+                                      keep_frames=cfg.debug_image)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
-        self.lock = threading.Lock()  # windower + counters: callbacks vs worker vs diagnostics
+        self.lock = threading.Lock()  # scheduler + counters: callbacks vs worker vs diagnostics
         self.counts: Counter[str] = Counter()
         self.latency_ms: deque[float] = deque(maxlen=100)
         self.infer_ms: deque[float] = deque(maxlen=100)
@@ -123,8 +133,8 @@ class EmotionNode(Node):
         self.pub = self.create_publisher(self._classification, cfg.output_topic, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, cfg.diagnostics_topic, 10)
         self.debug_pub = self.create_publisher(Image, cfg.debug_image_topic, 2) if cfg.debug_image else None
-        # The callbacks only decode and buffer (about a millisecond each), so one executor thread
-        # serves them; the model runs on the worker thread below.
+        # The callbacks only read stamps, check fields and keep audio (well under a millisecond), so
+        # one executor thread serves them; decoding and the model run on the worker thread below.
         if cfg.image_topic:
             on_image = lambda m: self._on_frame(m, "image")  # noqa: E731
             self.create_subscription(Image, cfg.image_topic, on_image, qos)
@@ -133,15 +143,40 @@ class EmotionNode(Node):
             self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos)
         if cfg.audio_topic:
             self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos)
-        self.worker: LatestWins[StreamWindow] = LatestWins(self._infer)
+        self.worker = StreamWorker(self._encode, self._infer)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
             f"emotion_node ready: model {cfg.model_dir()} ({'TorchScript, ' if self.learner.exported else ''}"
             f"fusion {self.learner.fusion}, "
             f"{self.learner.num_class} classes, {cfg.device}); image '{cfg.image_topic}', "
             f"compressed '{cfg.compressed_image_topic}', audio '{cfg.audio_topic}' ({cfg.audio_flavour}); "
-            f"window {cfg.window_seconds} s every {cfg.hop_seconds} s -> '{cfg.output_topic}'"
+            f"window {cfg.window_seconds} s every {stream_cfg.hop:.2f} s, crops {self.image_size} px "
+            f"({cfg.face_detector}) -> '{cfg.output_topic}'"
         )
+        if stream_cfg.hop_note():
+            self.get_logger().warning(stream_cfg.hop_note())
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """``ros2 param set``: the whole config is re-validated; live parameters apply at once.
+
+        rclpy has already refused read-only parameters and values outside the descriptor ranges;
+        this adds the checks that need the other values (and integers for doubles).
+        """
+        try:
+            cfg = self.cfg.changed({p.name: p.value for p in params})
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if cfg.diagnostics_period != self.cfg.diagnostics_period:
+            for timer in self.timers:
+                if timer.callback == self._publish_diagnostics:
+                    timer.timer_period_ns = round(cfg.diagnostics_period * 1e9)
+        if cfg.debug_image and self.debug_pub is None:
+            self.debug_pub = self._idle_debug_pub or self.create_publisher(Image, cfg.debug_image_topic, 2)
+        elif not cfg.debug_image and self.debug_pub is not None:
+            self._idle_debug_pub, self.debug_pub = self.debug_pub, None
+        self.features.keep_frames = cfg.debug_image  # the debug image draws on the window's frame
+        self.cfg = cfg
+        return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input callbacks
     def _malformed(self, kind: str, exc: convert.ConversionError) -> None:
@@ -150,15 +185,15 @@ class EmotionNode(Node):
         self.get_logger().warning(f"dropped {kind} message: {exc}", throttle_duration_sec=2.0)
 
     def _on_frame(self, msg: Any, kind: str) -> None:
+        compressed = kind == "compressed"
         try:
-            stamp, rgb = convert.frame_from_msg(msg, kind == "compressed", self.cfg.max_frame_side)
+            stamp = convert.frame_stamp(msg, compressed)  # no pixel is touched here
         except convert.ConversionError as exc:
             self._malformed(kind, exc)
             return
         with self.lock:
-            self.windower.add_frame(stamp, rgb)
-            windows = self.windower.poll()
-        self._dispatch(windows)
+            jobs = self.scheduler.add_frame(stamp, msg, kind)
+        self._dispatch(jobs)
 
     def _on_audio(self, msg: Any) -> None:
         # Without a header the chunk is taken to have ended on arrival.
@@ -169,36 +204,53 @@ class EmotionNode(Node):
             self._malformed("audio", exc)
             return
         with self.lock:
-            self.windower.add_audio(stamp, samples, rate)
-            windows = self.windower.poll()
-        self._dispatch(windows)
+            jobs = self.scheduler.add_audio(stamp, samples, rate)
+        self._dispatch(jobs)
 
-    def _dispatch(self, windows: list[StreamWindow]) -> None:
-        for win in windows:  # all but the newest are superseded right away: latest wins
-            self.worker.submit(win)
+    def _dispatch(self, jobs: list[FrameJob | WindowJob]) -> None:
+        events, self.scheduler.events = self.scheduler.events, []
+        for event in events:
+            self.get_logger().warning(event)
+        self.worker.submit(jobs)
 
     # ------------------------------------------------------------------ inference thread
-    def _infer(self, win: StreamWindow, submitted: float) -> None:
-        """Worker-thread entry: any failure is logged and counted, and the worker keeps serving."""
+    def _decode(self, job: FrameJob) -> np.ndarray:
+        return convert.frame_from_msg(job.payload, job.kind == "compressed", self.cfg.max_frame_side)[1]
+
+    def _encode(self, batch: list[FrameJob]) -> None:
+        """Worker-thread entry for lattice frames: decode, track, crop, encode (each frame once)."""
         try:
-            self._infer_and_publish(win, submitted)
+            self.features.run_frames(batch)
+        except Exception as exc:  # noqa: BLE001 - thread boundary
+            if not self.context.ok():
+                return
+            with self.lock:
+                self.counts["frames_dropped_error"] += len(batch)
+            self.get_logger().error(f"encoding {len(batch)} frames failed: {exc!r}",
+                                    throttle_duration_sec=2.0)
+
+    def _infer(self, job: WindowJob, submitted: float) -> None:
+        """Worker-thread entry for windows: a failure is logged and counted; the worker keeps serving."""
+        try:
+            self._infer_and_publish(job, submitted)
         except Exception as exc:  # noqa: BLE001 - thread boundary
             if not self.context.ok():
                 return  # shutting down: the publishers are gone
             with self.lock:
                 self.counts["windows_dropped_error"] += 1
-            self.get_logger().error(f"inference failed for window ending {win.end:.3f}: {exc!r}",
+            self.get_logger().error(f"inference failed for window ending {job.end:.3f}: {exc!r}",
                                     throttle_duration_sec=2.0)
 
-    def _infer_and_publish(self, win: StreamWindow, submitted: float) -> None:
+    def _infer_and_publish(self, job: WindowJob, submitted: float) -> None:
         t0 = time.monotonic()
-        audio, video = win.build(cropper=self.cropper, image_size=self.image_size).to_tensors()
-        cat = self.learner.infer(audio, video, mode=win.mode)
+        win = self.features.run_window(job)
+        if win is None:  # neither a face nor audio: counted by the feature stream
+            return
+        cat = win.category
         done = time.monotonic()
         with self.lock:
             self.infer_ms.append((done - t0) * 1e3)
             self.latency_ms.append((done - submitted) * 1e3)
-            self.counts[f"windows_mode_{win.mode}"] += 1
             if cat.confidence < self.cfg.min_confidence:
                 self.counts["windows_dropped_low_confidence"] += 1
                 return
@@ -206,37 +258,43 @@ class EmotionNode(Node):
             changed = win.mode != self.last_mode
             self.last_mode, self.last_label = win.mode, cat.description
         if changed:
-            stale = {"onlyaudio": "camera stale", "onlyvideo": "audio stale"}.get(win.mode, "both fresh")
-            self.get_logger().info(f"inference mode -> {win.mode} ({stale})")
-        self.pub.publish(self._classification_msg(win, cat))
-        if self.debug_pub is not None:
-            self._publish_debug(win, cat.description, cat.confidence)
+            why = {"onlyaudio": "camera stale or no face",
+                   "onlyvideo": "audio stale"}.get(win.mode, "both fresh")
+            self.get_logger().info(f"inference mode -> {win.mode} ({why})")
+        self.pub.publish(self._classification_msg(win))
+        debug_pub = self.debug_pub
+        if debug_pub is not None:
+            debug_pub.publish(self._debug_msg(win))
 
-    def _classification_msg(self, win: StreamWindow, cat: Any) -> Any:
+    def _classification_msg(self, win: WindowResult) -> Any:
         msg = self._classification()
         msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
         msg.header.frame_id = win.mode
-        ranked = sorted(cat.scores.items(), key=lambda kv: kv[1], reverse=True)
+        ranked = sorted(win.category.scores.items(), key=lambda kv: kv[1], reverse=True)
         msg.results = [self._hypothesis(class_id=label, score=float(p)) for label, p in ranked]
         return msg
 
-    def _publish_debug(self, win: StreamWindow, label: str, confidence: float) -> None:
-        frame = np.ascontiguousarray(win.frames[len(win.frames) // 2]) if win.has_video else \
-            np.zeros((240, 320, 3), np.uint8)
-        canvas = frame.copy()
-        cv2.putText(canvas, f"{label} {confidence:.2f} [{win.mode}]", (8, 24), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.6, (255, 255, 0), 2)
+    def _debug_msg(self, win: WindowResult) -> Image:
+        """The window's newest frame with the face box the crops followed and the label."""
+        canvas = np.zeros((240, 320, 3), np.uint8) if win.frame is None else win.frame.copy()
+        box = next((b for b in reversed(win.boxes) if b is not None), None)
+        if box is not None and win.frame is not None:
+            cv2.rectangle(canvas, (int(box.x0), int(box.y0)), (int(box.x1), int(box.y1)), (0, 255, 0), 2)
+        text = f"{win.category.description} {win.category.confidence:.2f} [{win.mode}]"
+        cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
         msg = convert.fill_image(Image(), canvas, "rgb8")
         msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
-        self.debug_pub.publish(msg)
+        return msg
 
     # ------------------------------------------------------------------ diagnostics
     def counters(self) -> dict[str, float]:
-        """Node and windower counters merged (also what /diagnostics reports)."""
+        """Node, scheduler and feature-stream counters merged (also what /diagnostics reports)."""
         with self.lock:
-            merged: dict[str, float] = dict(self.windower.stats)
+            merged: dict[str, float] = dict(self.scheduler.stats)
+            merged.update(dict(self.features.stats))  # the worker's counters (a C-level copy)
             merged.update(self.counts)
-            merged["windows_dropped_busy"] = self.worker.replaced
+            merged["windows_dropped_busy"] = self.worker.windows_replaced
+            merged["frames_dropped_busy"] = self.worker.frames_dropped
             for name, values in (("latency_ms", self.latency_ms), ("infer_ms", self.infer_ms)):
                 if values:
                     merged[f"{name}_last"] = values[-1]
@@ -261,27 +319,41 @@ class EmotionNode(Node):
         self.diag_pub.publish(msg)
 
     def shutdown(self) -> None:
+        """Stop the inference thread before the publishers it uses are destroyed."""
         self.worker.stop()
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    """Run the node until SIGINT / SIGTERM (exit 0), or exit 2 with one line on a start-up error.
+
+    rclpy's signal handlers are off: a signal only sets ``stop`` (see ``avemotion_ros.shutdown``),
+    so the context is never shut down under the running executor and repeated signals during
+    clean-up are ignored.
+    """
+    stop = ShutdownRequest()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = EmotionNode()
     except StartupError as exc:
         print(f"emotion_node: error: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
+    # Not MultiThreadedExecutor: under a 30 fps camera + microphone its spinning thread ran at
+    # 100 % of a core (mostly system time) and kept the GIL from the inference thread; the soak
+    # measured windows at 5 s instead of 0.1 s and half the frames lost (BENCHMARKS.md;
+    # rclpy issue 1452 reports the same overhead).
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        # Not MultiThreadedExecutor: under a 30 fps camera + microphone its spinning thread ran at
-        # 100 % of a core (mostly system time) and kept the GIL from the inference thread; the soak
-        # measured windows at 5 s instead of 0.1 s and half the frames lost (BENCHMARKS.md;
-        # rclpy issue 1452 reports the same overhead).
-        rclpy.spin(node, executor=SingleThreadedExecutor())
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.requested and rclpy.ok():
+            executor.spin_once(timeout_sec=POLL_SECONDS)
+    except ExternalShutdownException:
         pass
     finally:
+        if stop.requested:
+            node.get_logger().info(f"{stop.signal.name}: shutting down")
         node.shutdown()
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -1,38 +1,56 @@
-"""A single inference thread fed through a one-slot, latest-wins mailbox.
+"""The inference thread: the streaming engine's jobs in arrival order, with a bounded backlog.
 
 Subscription callbacks must return quickly (a blocked executor drops camera/audio messages, which
-is exactly OpenDR's failure mode), so windows are handed over here. When inference is slower than
-the hop, a newer window replaces the waiting one: the output stays current instead of lagging
-further behind with every window, and each replaced window is counted.
+is exactly OpenDR's failure mode), so the engine's jobs are handed over here. Frame jobs must all
+run, in order (each lattice frame is encoded once and reused by later windows); if the thread falls
+behind by more than ``max_frames`` of them, the oldest are dropped (those lattice instants count
+as missing). Window jobs are latest-wins: a newer window replaces one still waiting, so the output
+stays current instead of lagging further behind with every window; each replaced one is counted.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from avemotion_core.stream import FrameJob, WindowJob
 
 
-class LatestWins(Generic[T]):
-    """Runs ``handle(item, submitted_at)`` on a worker thread for the newest submitted item."""
+class StreamWorker:
+    """Runs ``run_frames(batch)`` and ``run_window(job, submitted_at)`` on one worker thread."""
 
-    def __init__(self, handle: Callable[[T, float], None], name: str = "inference"):
-        self._handle = handle
+    def __init__(self, run_frames: Callable[[list[FrameJob]], None],
+                 run_window: Callable[[WindowJob, float], None], max_frames: int = 8,
+                 name: str = "inference"):
+        self._run_frames = run_frames
+        self._run_window = run_window
+        self.max_frames = max_frames
         self._cond = threading.Condition()
-        self._slot: tuple[T, float] | None = None
+        self._queue: deque[tuple[FrameJob | WindowJob, float]] = deque()
         self._stopping = False
-        self.replaced = 0
+        self.windows_replaced = 0
+        self.frames_dropped = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, item: T) -> None:
+    def submit(self, jobs: list[FrameJob | WindowJob]) -> None:
+        if not jobs:
+            return
+        now = time.monotonic()
         with self._cond:
-            if self._slot is not None:
-                self.replaced += 1
-            self._slot = (item, time.monotonic())
+            for job in jobs:
+                if isinstance(job, WindowJob):
+                    waiting = [item for item in self._queue if isinstance(item[0], WindowJob)]
+                    for item in waiting:
+                        self._queue.remove(item)
+                    self.windows_replaced += len(waiting)
+                self._queue.append((job, now))
+            frames = [item for item in self._queue if isinstance(item[0], FrameJob)]
+            for item in frames[: max(0, len(frames) - self.max_frames)]:
+                self._queue.remove(item)
+                self.frames_dropped += 1
             self._cond.notify()
 
     def is_alive(self) -> bool:
@@ -47,10 +65,15 @@ class LatestWins(Generic[T]):
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._slot is None and not self._stopping:
+                while not self._queue and not self._stopping:
                     self._cond.wait()
                 if self._stopping:
                     return
-                item, submitted = self._slot
-                self._slot = None
-            self._handle(item, submitted)
+                batch: list[FrameJob] = []
+                while self._queue and isinstance(self._queue[0][0], FrameJob):
+                    batch.append(self._queue.popleft()[0])  # type: ignore[arg-type]
+                window = None if batch else self._queue.popleft()
+            if batch:
+                self._run_frames(batch)
+            elif window is not None:
+                self._run_window(window[0], window[1])  # type: ignore[arg-type]

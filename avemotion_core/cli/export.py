@@ -75,7 +75,8 @@ def _inputs(learner, batch: int, size: int, seed: int):
 
 
 def export_torchscript(learner, out: Path, size: int, meta: dict, check: tuple, reference) -> float:
-    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| from ``reference``.
+    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| from ``reference``
+    over both the whole-window graph and the frame encoder + window head the streaming engine runs.
 
     ``reference`` is the eager model's output on the ``check`` inputs, computed once by ``run``.
     """
@@ -84,12 +85,24 @@ def export_torchscript(learner, out: Path, size: int, meta: dict, check: tuple, 
     from avemotion_core.model_files import load_torchscript_dir, save_torchscript_dir
 
     model = learner.model.eval()
+    audio, video = _inputs(learner, 1, size, 0)
+    frames = video[:, :, 0]
     with torch.no_grad():
-        # freeze folds batch norms into convolutions and inlines the weights (bench: "ts+cl")
-        traced = torch.jit.freeze(torch.jit.trace(model, _inputs(learner, 1, size, 0), check_trace=False))
-        save_torchscript_dir(out, traced, meta)
+        features = model.forward_frames(frames).expand(1, learner.seq_length, -1)
+    methods = {"forward": (audio, video), "forward_frames": (frames,), "forward_head": (audio, features)}
+    with torch.no_grad():
+        # Three graphs in one file: the whole window (forward) and the split the streaming engine
+        # runs, frame encoder + window head. freeze folds batch norms into convolutions and inlines
+        # the weights (bench: "ts+cl").
+        traced = torch.jit.trace_module(model, methods, check_trace=False)
+        frozen = torch.jit.freeze(traced, preserved_attrs=["forward_frames", "forward_head"])
+        save_torchscript_dir(out, frozen, meta)
         loaded, _ = load_torchscript_dir(out, learner.device)
-        return float((loaded(*check) - reference).abs().max())
+        a, v = check
+        batch, _, n, h, w = v.shape
+        feats = loaded.forward_frames(v.transpose(1, 2).reshape(batch * n, 3, h, w)).reshape(batch, n, -1)
+        split = loaded.forward_head(a, feats)
+        return float(max((loaded(*check) - reference).abs().max(), (split - reference).abs().max()))
 
 
 def write_onnx(model, example: tuple, path: str | Path, opset: int = 17) -> None:

@@ -62,7 +62,7 @@ class WindowResult:
 class FeatureStream:
     """Runs :class:`FrameJob` and :class:`WindowJob` from a :class:`StreamScheduler` against a model.
 
-    A frame job is decoded (``decode(payload)``, which may raise ``ConversionError``: counted as
+    A frame job is decoded (``decode(job)``, which may raise ``ConversionError``: counted as
     ``malformed_<kind>_<reason>``), face-tracked by one causal :class:`~avemotion_core.faces.FaceTracker`
     (so its crop never depends on the window asking), cropped and encoded by
     ``learner.encode_frames``; its features wait in a ring of about one window. A window job gathers
@@ -72,15 +72,14 @@ class FeatureStream:
     """
 
     def __init__(self, learner: Any, cropper: FaceCropper, config: StreamConfig,
-                 decode: Callable[[Any], np.ndarray] | None = None, kind: str = "image",
+                 decode: Callable[[FrameJob], np.ndarray] | None = None,
                  keep_crops: bool = False, keep_frames: bool = False):
         if learner.seq_length != config.seq_length:
             raise ValueError(f"model seq_length {learner.seq_length} != stream {config.seq_length}")
         self.learner = learner
         self.cropper = cropper
         self.config = config
-        self.decode = decode or (lambda payload: payload)
-        self.kind = kind
+        self.decode = decode or (lambda job: job.payload)
         self.keep_crops = keep_crops
         self.keep_frames = keep_frames
         self.tracker = cropper.tracker()
@@ -97,9 +96,9 @@ class FeatureStream:
         for job in jobs:
             self._enter(job.epoch)
             try:
-                image = self.decode(job.payload)
+                image = self.decode(job)
             except ConversionError as exc:
-                self.stats[f"malformed_{self.kind}_{exc.reason}"] += 1
+                self.stats[f"malformed_{job.kind}_{exc.reason}"] += 1
                 continue
             if min(image.shape[:2]) < MIN_FRAME_SIDE:
                 self.stats["frames_dropped_degenerate"] += 1

@@ -24,6 +24,7 @@ class FrameJob:
     k: int
     stamp: float
     payload: Any
+    kind: str = "image"  # names the malformed_<kind>_* counter if decoding fails
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class StreamScheduler:
         self.events: list[str] = []  # clock jumps, for the caller's log (it clears the list)
 
     # ------------------------------------------------------------------ input
-    def add_frame(self, stamp: float, payload: Any) -> list[Job]:
+    def add_frame(self, stamp: float, payload: Any, kind: str = "image") -> list[Job]:
         """A camera frame stamped ``stamp`` (seconds); jobs that became due, oldest first."""
         if not math.isfinite(stamp):
             self.stats["frames_dropped_bad_stamp"] += 1
@@ -102,7 +103,7 @@ class StreamScheduler:
         if tl is None:
             self.stats["frames_dropped_clock_jump"] += 1
             return jobs
-        status, decided = tl.lattice.offer(stamp, payload)
+        status, decided = tl.lattice.offer(stamp, (kind, payload))
         if status in ("duplicate", "out_of_order"):
             self.stats[f"frames_dropped_{status}"] += 1
             return jobs
@@ -187,9 +188,9 @@ class StreamScheduler:
     # ------------------------------------------------------------------ output
     def _frame_jobs(self, tl: _Timeline, decided: list[tuple[int, float, Any]]) -> list[Job]:
         jobs: list[Job] = []
-        for k, stamp, payload in decided:
+        for k, stamp, (kind, payload) in decided:
             tl.frame_stamps[k] = stamp
-            jobs.append(FrameJob(tl.epoch, k, stamp, payload))
+            jobs.append(FrameJob(tl.epoch, k, stamp, payload, kind))
         horizon = tl.lattice.next_k - self.config.seq_length - 2 * self.config.hop_steps
         for k in [k for k in tl.frame_stamps if k < horizon]:
             del tl.frame_stamps[k]
