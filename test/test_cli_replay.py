@@ -97,7 +97,7 @@ def test_replay_scores_windows_and_storage_formats_agree(bags, model, tmp_path):
         "--image-size",
         IMAGE_SIZE,
         "--hop",
-        "1.0",
+        "0.96",
         "--labels",
         bags["labels"],
         "--out-dir",
@@ -112,10 +112,10 @@ def test_replay_scores_windows_and_storage_formats_agree(bags, model, tmp_path):
     result = json.loads((tmp_path / "mcap.json").read_text())
     windows, summary = result["windows"], result["summary"]
     duration = summary["bag_seconds"]
-    # windows end 3.6 s after the first message, then every hop, while data covers them
+    # windows end 3.6 s after the first message, then every hop (4 lattice steps), while data covers them
     ends = [w["end"] for w in windows]
-    assert ends == pytest.approx([3.6 + k for k in range(len(ends))], abs=1e-6)
-    assert 3.6 + len(ends) - 1 <= duration + 1e-6 < 3.6 + len(ends) + 1
+    assert ends == pytest.approx([3.6 + 0.96 * k for k in range(len(ends))], abs=1e-6)
+    assert 3.6 + 0.96 * (len(ends) - 1) <= duration + 1e-6 < 3.6 + 0.96 * len(ends) + 1
     assert all(
         w["mode"] == "audiovisual" and w["audio_coverage"] == 1.0 and w["frame_coverage"] == 1.0
         for w in windows
@@ -215,7 +215,10 @@ def test_replay_counts_a_decompression_bomb_in_the_bag(model, tmp_path):
 
     store = typestore("modern")
     msg_type = "sensor_msgs/msg/CompressedImage"
-    good = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))[1].reshape(-1)
+    from media_helpers import astronaut
+
+    face = cv2.cvtColor(astronaut(160), cv2.COLOR_RGB2BGR)  # a real face: windows are classified
+    good = cv2.imencode(".jpg", face)[1].reshape(-1)
     bomb = np.frombuffer(png_bytes(40000, 40000), np.uint8)
     payloads = [good] * 10 + [bomb] + [good] * 11  # 4.2 s at 5 fps: enough for a window
     bag = tmp_path / "bomb_bag"
@@ -232,4 +235,4 @@ def test_replay_counts_a_decompression_bomb_in_the_bag(model, tmp_path):
     argv = ["replay", str(bag), "--model", str(model), "--image-size", IMAGE_SIZE, "--json", str(out)]
     assert main(argv) == 0
     counters = json.loads(out.read_text())["summary"]["counters"]
-    assert counters["malformed_image_too_large"] == 1 and counters["frames"] == 21, counters
+    assert counters["malformed_compressed_too_large"] == 1 and counters["frames"] == 21, counters

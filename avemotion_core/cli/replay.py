@@ -1,11 +1,11 @@
 """``avemotion replay``: run a recorded rosbag2 through the node's exact processing, offline.
 
-Messages are decoded by ``avemotion_ros.convert`` (the node's decoders), aligned by
-``avemotion_core.streaming.StreamWindower`` configured from the node's own parameter defaults
-(``avemotion_core.node_config.NodeConfig``), turned into features by ``StreamWindow.build`` (the one
-``build_window`` path) and classified by ``learner.infer`` in the window's eval mode -- so what
-replay reports is what the robot would have published. One deliberate difference: the node keeps
-only the newest window when inference falls behind (latest wins); replay classifies every window.
+Messages are checked and decoded by ``avemotion_core.messages`` (the node's decoders) and run
+through the node's streaming engine (``avemotion_core.stream``: scheduler, per-frame feature
+cache, window head) configured from the node's own parameter defaults
+(``avemotion_core.node_config.NodeConfig``) -- so what replay reports is what the robot would have
+published. One deliberate difference: the node keeps only the newest window when inference falls
+behind (latest wins); replay classifies every window.
 
 Outputs: per-window predictions (CSV/JSON), processing latency per window (p50/p95), the
 decoder/windower counters and, given a labels CSV of time ranges, accuracy + confusion matrix.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -186,7 +187,7 @@ def replay(args: argparse.Namespace) -> dict:
 
     from avemotion_core import messages as convert
     from avemotion_core.faces import make_cropper
-    from avemotion_core.streaming import StreamWindower
+    from avemotion_core.stream import FeatureStream, StreamScheduler, WindowJob
 
     bag_path = existing_path(args.bag, "bag")
     ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None
@@ -209,8 +210,15 @@ def replay(args: argparse.Namespace) -> dict:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-        cropper = make_cropper(cfg.face_detector, image_size)
-        windower = StreamWindower(cfg.stream_config())
+        stream_cfg = cfg.stream_config()
+        if stream_cfg.hop_note():
+            print(f"replay: {stream_cfg.hop_note()}", file=sys.stderr)
+        scheduler = StreamScheduler(stream_cfg)
+
+        def decode(job):  # the node's _decode
+            return convert.frame_from_msg(job.payload, job.kind == "compressed", cfg.max_frame_side)[1]
+
+        features = FeatureStream(learner, make_cropper(cfg.face_detector, image_size), stream_cfg, decode)
         raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
         chosen = {sel[0] for sel in (image, audio) if sel is not None}
         wanted = [c for c in reader.connections if c.topic in chosen]
@@ -218,7 +226,8 @@ def replay(args: argparse.Namespace) -> dict:
         bag_seconds = reader.duration * 1e-9
         counts: Counter[str] = Counter()
         rows: list[dict] = []
-        latencies: list[float] = []
+        latencies: list[float] = []  # per window: the window head (frames are encoded as they arrive)
+        frame_ms = 0.0
         t_run = time.perf_counter()
         quiet = args.no_progress or "-" in (args.csv, args.json)
         messages = tqdm(
@@ -239,24 +248,30 @@ def replay(args: argparse.Namespace) -> dict:
                 continue
             counts[f"{kind}_messages"] += 1
             try:
-                if is_image:  # the node's _on_frame
+                if is_image:  # the node's _on_frame: the stamp and field checks, no pixels
                     compressed = conn.msgtype.endswith("CompressedImage")
-                    windower.add_frame(*convert.frame_from_msg(msg, compressed, cfg.max_frame_side))
+                    kind = "compressed" if compressed else "image"
+                    jobs = scheduler.add_frame(convert.frame_stamp(msg, compressed), msg, kind)
                 else:  # the node's _on_audio; unstamped audio ended when it was logged
                     arrival = None if cfg.audio_stamped else log_ns * 1e-9
-                    windower.add_audio(*convert.audio_from_msg(msg, raw_format, arrival))
+                    jobs = scheduler.add_audio(*convert.audio_from_msg(msg, raw_format, arrival))
             except convert.ConversionError as exc:
                 counts[f"malformed_{kind}_{exc.reason}"] += 1
                 continue
-            for win in windower.poll():  # the node's _infer_and_publish
+            for job in jobs:  # the node's worker: frames encoded once, windows from the cache
                 t0 = time.perf_counter()
-                built = win.build(cropper=cropper, image_size=image_size)
-                a, v = built.to_tensors()
-                cat = learner.infer(a, v, mode=win.mode)
+                if not isinstance(job, WindowJob):
+                    features.run_frames([job])
+                    frame_ms += (time.perf_counter() - t0) * 1e3
+                    continue
+                win = features.run_window(job)
+                if win is None:
+                    continue
                 ms = (time.perf_counter() - t0) * 1e3
                 latencies.append(ms)
                 centre = (win.start + win.end) / 2 - bag_start
                 truth = label_at(ranges, centre) if ranges is not None else None
+                cat = win.category
                 rows.append(
                     {
                         "window": len(rows),
@@ -267,7 +282,8 @@ def replay(args: argparse.Namespace) -> dict:
                         "label": cat.description,
                         "confidence": cat.confidence,
                         "true_label": truth or "",
-                        "faces_missing": built.faces_missing,
+                        "faces_missing": win.frames_present - win.faces_found,
+                        "face_coverage": round(win.face_coverage, 4),
                         "audio_coverage": round(win.audio_coverage, 4),
                         "frame_coverage": round(win.frame_coverage, 4),
                         "latency_ms": round(ms, 3),
@@ -286,8 +302,10 @@ def replay(args: argparse.Namespace) -> dict:
         "bag_seconds": bag_seconds,
         "wall_seconds": time.perf_counter() - t_run,
         "latency_ms": _percentiles(latencies),
+        "frame_encoding_ms_per_window": frame_ms / len(rows) if rows else None,
         "modes": dict(Counter(r["mode"] for r in rows)),
-        "counters": {**{k: int(v) for k, v in windower.stats.items()}, **dict(counts)},
+        "counters": {**{k: int(v) for k, v in scheduler.stats.items()},
+                     **{k: int(v) for k, v in features.stats.items()}, **dict(counts)},
     }
     if ranges is not None:
         summary["scoring"] = _score(rows, list(learner.labels))
@@ -336,6 +354,7 @@ CSV_FIELDS = (
     "confidence",
     "true_label",
     "faces_missing",
+    "face_coverage",
     "audio_coverage",
     "frame_coverage",
     "latency_ms",
