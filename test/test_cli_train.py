@@ -226,24 +226,32 @@ def test_export_dir_is_a_model_directory_the_learner_runs(trained, tmp_path):
 
 
 def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
-    """Real DDP: two gloo processes train one epoch; rank 0 writes a model that loads."""
-    out = tmp_path / "ddp_model"
+    """Real DDP: two gloo processes run `avemotion train` (instrumented by ddp_train_worker.py) for
+    one epoch of two steps. The ranks must train on disjoint shards of the training set and end with
+    identical weights although their data differed (gradients were averaged); rank 0 alone writes a
+    model that loads."""
+    out, record = tmp_path / "ddp_model", tmp_path / "record"
+    record.mkdir()
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [
         str(torchrun),
         "--standalone",
         "--nproc_per_node",
         "2",
-        "-m",
-        "avemotion_core.cli",
+        str(ROOT / "test" / "ddp_train_worker.py"),
+        str(record),
         "train",
         str(data),
         "--image-size",
         IMAGE_SIZE,
+        "--split",
+        "random",  # 4 of the 6 clips train: 2 per rank
         "--epochs",
         "1",
         "--batch-size",
-        "2",
+        "1",  # two steps per rank: DDP's bucket bookkeeping must survive the second one
+        "--lr",
+        "0.1",
         "--workers",
         "0",
         "--out",
@@ -255,6 +263,18 @@ def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "training on 4 clips" in proc.stdout, proc.stdout
     assert "2 process(es)" in proc.stdout and proc.stdout.count("saved model to") == 1
+    ranks = [torch.load(record / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    shards = [set(r["seen"]) for r in ranks]
+    assert all(len(r["seen"]) == 2 for r in ranks), [r["seen"] for r in ranks]
+    assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(ranks[0]["n_train"]))
+    changed = 0
+    for name, w0 in ranks[0]["final"].items():
+        assert torch.equal(w0, ranks[1]["final"][name]), f"{name} differs between the ranks"
+        changed += not torch.equal(w0, ranks[0]["start"][name])
+    assert changed > len(ranks[0]["final"]) // 2, "the step did not change the weights"
     learner = AudiovisualEmotionLearner()
     learner.load(str(out))
+    for name, w in learner.model.named_parameters():
+        assert torch.equal(w, ranks[0]["final"][name])  # the saved model is what the ranks ended with
