@@ -283,14 +283,20 @@ class AudiovisualEmotionDataset(Dataset):
     With ``augment=True`` each item gets, once per clip (all frames alike), a horizontal flip with
     probability 0.5 and a rotation uniformly in ±10° (OpenDR's training augmentation). Randomness
     comes from torch's generator so DataLoader workers draw different augmentations.
+
+    ``image_size`` is the face-crop side the cache was built at (its ``FeatureParams``): the
+    learner compares it with the model's before evaluating or training, because a model fed crops
+    of another size still runs (the backbone pools globally) but answers at chance.
     """
 
-    def __init__(self, samples: Sequence[Sample], files: Sequence[Path], augment: bool = False):
+    def __init__(self, samples: Sequence[Sample], files: Sequence[Path], augment: bool = False,
+                 image_size: int | None = None):
         if len(samples) != len(files):
             raise ValueError("one cache file per sample is required")
         self.samples = list(samples)
         self.files = list(files)
         self.augment = augment
+        self.image_size = image_size
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -438,7 +444,8 @@ def get_audiovisual_emotion_dataset(
         if not idx:
             warnings.warn(f"the {name} split is empty (too few actors/clips)", stacklevel=2)
     train, val, test = (
-        AudiovisualEmotionDataset([scan.samples[i] for i in idx], [files[i] for i in idx], augment=(k == 0))
+        AudiovisualEmotionDataset([scan.samples[i] for i in idx], [files[i] for i in idx], augment=(k == 0),
+                                  image_size=target_im_size)
         for k, idx in enumerate(parts)
     )
     log.info("RAVDESS %s: %d train / %d val / %d test clips, %d classes", path, len(train), len(val),

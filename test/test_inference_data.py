@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from media_helpers import moving_astronaut, speech
 
 from avemotion_core.audio import AudioError
@@ -125,3 +126,58 @@ def test_bad_inputs_raise(clip, cropper, tmp_path):
     sf.write(tmp_path / "one_second.wav", np.zeros(SR, np.float32), SR)
     with pytest.raises(AudioError, match="ends before the window"):
         load_clip_window(clip["mute"], tmp_path / "one_second.wav", start=3.0, cropper=cropper, image_size=32)
+
+
+def test_learner_reads_clips_at_the_models_crop_size_with_opendr_keywords(clip):
+    """OpenDR's signature, with the crop size, frame count and audio geometry taken from the model."""
+    from avemotion_core.learner import AudiovisualEmotionLearner
+
+    learner = AudiovisualEmotionLearner(image_size=32)
+    audio, video = learner.load_inference_data(clip["wav"], clip["mute"], 3.6, 22050, 30, 15)
+    assert audio.shape == (10, 156) and video.shape == (3, 15, 32, 32)
+    same = learner.load_inference_data(clip["wav"], clip["mute"], target_time=3.6, sr=22050, input_fps=30,
+                                       save_frames=15, target_im_size=32)
+    assert all(np.array_equal(x, y) for x, y in zip((audio, video), same, strict=True))
+    for kwargs, match in (
+        (dict(target_im_size=224), "model takes 32 px"),
+        (dict(image_size=64), "model takes 32 px"),
+        (dict(target_im_size=32, image_size=64), "disagree"),
+        (dict(save_frames=10), "takes 15 frames"),
+        (dict(sr=16000), "input geometry"),
+        (dict(target_time=3.0), "input geometry"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            learner.load_inference_data(clip["wav"], clip["mute"], **kwargs)
+    with pytest.warns(UserWarning, match="is 30.00 fps, not 25"):
+        learner.load_inference_data(clip["wav"], clip["mute"], input_fps=25)
+
+
+def test_onlyvideo_needs_no_audio(clip):
+    """A silent video can be classified from its faces alone; other modes name what is missing."""
+    from avemotion_core.learner import AudiovisualEmotionLearner
+
+    learner = AudiovisualEmotionLearner(image_size=32)
+    audio, video = learner.load_inference_data(None, clip["mute"], split=True, mode="onlyvideo")
+    assert video.shape == (2, 3, 15, 32, 32) and audio.shape == (2, 10, 156)
+    assert torch.equal(audio, audio[:1].expand_as(audio))  # silence: every window's MFCC the same
+    with pytest.raises(AudioError, match="no audio stream: give its audio file separately"):
+        learner.load_inference_data(None, clip["mute"], split=True)
+
+
+def test_only_the_audio_under_the_windows_is_decoded(clip, cropper, tmp_path):
+    """A long recording beside a short video: the part past the windows is never decoded.
+
+    The wav goes on past the end of the video's last window (7.2 s) with a minute of NaN:
+    load_audio rejects NaN, so decoding that part at all fails. The windows must equal those
+    from the clean track.
+    """
+    track, sr = sf.read(clip["wav"], dtype="float32")
+    silence, tail = np.zeros(2 * SR, np.float32), np.full(60 * SR, np.nan, np.float32)
+    sf.write(tmp_path / "long.wav", np.concatenate([track, silence, tail]), sr, subtype="FLOAT")
+    clean = load_inference_data(clip["wav"], clip["mute"], split=True, cropper=cropper, image_size=32)
+    long = load_inference_data(tmp_path / "long.wav", clip["mute"], split=True, cropper=cropper,
+                               image_size=32)
+    np.testing.assert_allclose(long[0], clean[0], atol=1e-4)
+    centre = load_clip_window(clip["mute"], tmp_path / "long.wav", cropper=cropper, image_size=32)
+    reference = load_clip_window(clip["mute"], clip["wav"], cropper=cropper, image_size=32)
+    np.testing.assert_allclose(centre.mfcc, reference.mfcc, atol=1e-3)

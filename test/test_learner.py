@@ -173,7 +173,8 @@ def test_load_opendr_layout(trained_dir: Path, tmp_path: Path) -> None:
 def test_fit_logs_checkpoints_and_resumes(tmp_path: Path) -> None:
     train, val = _dataset(8), _dataset(4, seed=1)
     kwargs = dict(
-        num_class=4, iters=2, batch_size=4, n_workers=0, lr=0.01, lr_steps=[1], checkpoint_after_iter=1
+        num_class=4, iters=2, batch_size=4, n_workers=0, lr=0.01, lr_steps=[1], checkpoint_after_iter=1,
+        image_size=SIZE,
     )
     learner = AudiovisualEmotionLearner(**kwargs)
     hist = learner.fit(train, val, logging_path=str(tmp_path), silent=True)
@@ -198,7 +199,7 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path: Path) -> None:
 
 
 def test_eval_reports_confusion_matrix() -> None:
-    learner = AudiovisualEmotionLearner(num_class=4, n_workers=0, batch_size=3)
+    learner = AudiovisualEmotionLearner(num_class=4, n_workers=0, batch_size=3, image_size=SIZE)
     data = _dataset(8)
     result = learner.eval(data, silent=True)
     cm = np.array(result["confusion_matrix"])
@@ -285,3 +286,95 @@ def test_from_model_dir_matches_the_metadata(trained_dir: Path, tmp_path: Path) 
     assert (learner.fusion, learner.num_class, learner.labels) == ("lt", 5, list("abcde"))
     with pytest.raises(ModelFileError, match="fusion='ia'"):
         AudiovisualEmotionLearner.from_model_dir(trained_dir, fusion="it")
+
+
+# ------------------------------------------------------------------ crop size comes from the model
+def test_eval_and_fit_refuse_crops_of_another_size(tmp_path: Path) -> None:
+    """At another crop size the model still runs (global pooling) and answers at chance: an error."""
+    from torch.utils.data import ConcatDataset
+
+    from avemotion_core.dataset import AudiovisualEmotionDataset, Sample
+
+    learner = AudiovisualEmotionLearner(num_class=4, n_workers=0, image_size=SIZE)
+    audio, _ = _inputs(4)
+    bigger = TensorDataset(audio, torch.rand(4, 3, 15, 96, 96), torch.arange(4))
+    with pytest.raises(ValueError, match=f"96x96 px frames but this model takes {SIZE} px"):
+        learner.eval(bigger, silent=True)
+    with pytest.raises(ValueError, match="96x96 px frames"):
+        learner.fit(bigger, logging_path=str(tmp_path), silent=True)
+    # a feature cache declares its crop size: refused before a single file is read
+    sample = Sample("01-01-01-01-01-01", tmp_path / "v.mp4", None, 0, 1)
+    cached = AudiovisualEmotionDataset([sample], [tmp_path / "missing.npz"], image_size=224)
+    for data in (cached, ConcatDataset([cached])):
+        with pytest.raises(ValueError, match=f"224 px face crops but this model takes {SIZE} px"):
+            learner.eval(data, silent=True)
+    with pytest.raises(ValueError, match="target_im_size=64"):
+        learner.fit(_dataset(4), cached, logging_path=str(tmp_path), silent=True)
+
+
+# ------------------------------------------------------------------ OpenDR drop-in
+class Timeseries:
+    """The shape of OpenDR's ``engine.data.Timeseries`` / ``Video`` as the learner sees them: the
+    array in ``.data`` (OpenDR's engine package is not installable here)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+
+Video = Timeseries
+
+
+def test_opendr_save_load_test_passes_as_written(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """OpenDR's own ``test_save_load`` (its random learner, 224 px inputs), calls unchanged."""
+    learner = AudiovisualEmotionLearner(num_class=5, iters=1, batch_size=2, fusion="lt", mod_drop="noisedrop")
+    learner.save(str(tmp_path), verbose=False)
+    new_learner = AudiovisualEmotionLearner(num_class=learner.num_class, fusion=learner.fusion,
+                                            mod_drop=learner.mod_drop)
+    new_learner.load(str(tmp_path), verbose=False)
+    assert capsys.readouterr().out == ""
+    rng = np.random.default_rng(0)
+    xa = Timeseries(np.float32(rng.random((10, 156))))
+    xv = Video(np.float32(rng.random((3, 15, 224, 224))))
+    old_pred = learner.infer(xa, xv).confidence
+    new_pred = new_learner.infer(xa, xv).confidence
+    assert old_pred == new_pred
+    # the wrapped arrays give what the bare arrays and tensors give
+    assert learner.infer(xa.data, xv.data).confidence == old_pred
+    assert learner.infer(torch.from_numpy(xa.data), torch.from_numpy(xv.data)).confidence == old_pred
+    learner.save(str(tmp_path / "v"))
+    new_learner.load(str(tmp_path / "v"))
+    out = capsys.readouterr().out
+    assert f"model saved to {tmp_path / 'v'}" in out and f"model loaded from {tmp_path / 'v'}" in out
+
+
+def test_pred_to_label() -> None:
+    learner = AudiovisualEmotionLearner(n_workers=0, image_size=SIZE)
+    audio, video = _inputs(1)
+    pred = learner.infer(audio[0], video[0])
+    assert learner.pred_to_label(pred) == pred.description
+    assert learner.pred_to_label(Timeseries(2)) == "happy"  # OpenDR's Category keeps the index in .data
+    assert learner.pred_to_label(7) == "surprised" and learner.pred_to_label(torch.tensor(3)) == "sad"
+    assert AudiovisualEmotionLearner(num_class=3, labels=["a", "b", "c"]).pred_to_label(1) == "b"
+    with pytest.raises(ValueError, match="outside 0..7"):
+        learner.pred_to_label(8)
+
+
+def test_optimize_runs_the_frozen_export_and_reset_restores(tmp_path: Path) -> None:
+    learner = AudiovisualEmotionLearner(n_workers=0, image_size=SIZE, seed=4)
+    audio, video = _inputs(2, seed=9)
+    eager = learner.infer(audio, video)
+    out = learner.optimize(str(tmp_path / "ts"))
+    assert learner.exported
+    for a, b in zip(learner.infer(audio, video), eager, strict=True):
+        assert a.description == b.description and a.confidence == pytest.approx(b.confidence, abs=1e-5)
+    with pytest.raises(RuntimeError, match="TorchScript export"):
+        learner.save(str(tmp_path / "no"))
+    # the graph went through an export directory that the node and `avemotion infer` load too
+    loaded = AudiovisualEmotionLearner.from_model_dir(out)
+    assert loaded.exported and loaded.image_size == SIZE
+    assert loaded.infer(audio, video)[0].confidence == pytest.approx(eager[0].confidence, abs=1e-5)
+    learner.reset()
+    assert not learner.exported
+    assert [c.confidence for c in learner.infer(audio, video)] == [c.confidence for c in eager]
+    learner.reset()  # nothing left to undo
+    assert not learner.exported

@@ -69,6 +69,7 @@ def test_fit_learns_from_the_informative_modality(audio_inf: bool, video_inf: bo
         batch_size=2,
         n_workers=0,
         seed=0,
+        image_size=SIZE,
     )
     hist = learner.fit(train, logging_path=str(tmp_path), silent=True)
     assert hist["train_loss"][-1] < hist["train_loss"][0]
