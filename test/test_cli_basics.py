@@ -32,7 +32,8 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     cases = [
         (["infer", str(tmp_path / "missing.mp4")], "input not found"),
         (["infer"], "nothing to classify"),
-        (["infer", "--audio", str(tmp_path)], "--audio needs --video"),
+        (["infer", "--audio", str(tmp_path)], "audio file not found"),
+        (["infer", "--audio", str(tmp_path / "a.wav"), "clip.mp4"], "classifies that audio file alone"),
         (["eval", str(tmp_path / "nope")], "dataset directory not found"),
         (["replay", str(tmp_path / "nobag")], "bag not found"),
         (
@@ -72,7 +73,7 @@ def test_cuda_request_without_cuda_is_a_clean_error(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     model = AudiovisualEmotionLearner().save(str(tmp_path / "m"))
-    assert main(["export", str(tmp_path / "out"), "--model", str(model), "--device", "cuda"]) == 1
+    assert main(["export", str(tmp_path / "out"), "--model", str(model), "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
 
 
@@ -107,3 +108,33 @@ def test_bad_yaml_config_is_a_usage_error(tmp_path, capsys, text, message):
 def test_missing_config_file(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--config", str(Path(tmp_path) / "none.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_unavailable_device_is_refused_before_any_work(tmp_path_factory, tmp_path, capsys):
+    """`train --device cuda` on a machine without CUDA: one line, exit 2, nothing preprocessed."""
+    import torch
+    from cli_support import dataset
+
+    data = dataset(tmp_path_factory)
+    cache = tmp_path / "cache"
+    cases = [("tpu", "not a torch device"), ("cuda:x", "not a torch device"), ("mps", "only cpu and cuda")]
+    if not torch.cuda.is_available():
+        cases += [("cuda", "CUDA is not available"), ("cuda:0", "CUDA is not available")]
+    for device, message in cases:
+        argv = ["train", str(data), "--cache-dir", str(cache), "--epochs", "1", "--no-progress"]
+        assert main([*argv, "--device", device]) == 2, device
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not cache.exists(), "the device must be checked before preprocessing"
+    for command in (["eval", str(data)], ["infer", str(data / "Actor_01")]):
+        assert main([*command, "--device", "tpu"]) == 2
+        assert "not a torch device" in capsys.readouterr().err
+
+
+def test_wrong_flag_prints_the_subcommands_usage():
+    proc = run_cli("preprocess", "data/", "--workers", "2")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: avemotion preprocess"), proc.stderr
+    assert "--preprocess-workers" in proc.stderr.split("error:")[0]  # the usage lists the real flag
+    hint = "unrecognized arguments: --workers 2 (did you mean: --workers -> --preprocess-workers?)"
+    assert hint in proc.stderr

@@ -278,3 +278,39 @@ def test_torchrun_ddp_two_processes_on_cpu(data, tmp_path):
     learner.load(str(out))
     for name, w in learner.model.named_parameters():
         assert torch.equal(w, ranks[0]["final"][name])  # the saved model is what the ranks ended with
+
+
+def test_eval_takes_the_crop_size_from_the_model(trained, data, capsys):
+    """No --image-size: the model's 64 px, not 224 px crops it never saw (which scored at chance)."""
+    base = ["eval", str(data), "--model", str(trained["model"]), "--subset", "all", "--json", "--no-progress"]
+    assert main(base) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["image_size"] == int(IMAGE_SIZE)
+    assert main([*base, "--image-size", IMAGE_SIZE]) == 0
+    assert json.loads(capsys.readouterr().out) == report
+    assert main([*base, "--image-size", "224"]) == 2
+    err = capsys.readouterr().err
+    assert "--image-size 224 differs from the model's 64 px" in err and len(err.strip().splitlines()) == 1
+
+
+def test_infer_audio_only_and_onlyvideo_without_audio(trained, data, capsys):
+    """--audio alone runs onlyaudio; a silent video runs in --mode onlyvideo; errors name the flags."""
+    model = str(trained["model"])
+    wav = sorted((data / "Actor_01").glob("03-*.wav"))[0]
+    silent = sorted((data / "Actor_01").glob("02-*.mp4"))[0]  # RAVDESS video-only: no audio track
+    assert main(["infer", "--audio", str(wav), "--model", model, "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    labels = load_learner(model).labels
+    assert rows and all(r["clip"] == str(wav) and r["mode"] == "onlyaudio" for r in rows), rows
+    assert all(r["label"] in labels and sum(r["scores"].values()) == pytest.approx(1, abs=1e-4) for r in rows)
+    argv = ["infer", "--video", str(silent), "--mode", "onlyvideo", "--model", model, "--json", "-"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["mode"] for r in rows} == {"onlyvideo"}
+    for argv, message in (
+        (["--video", str(silent)], "no audio track: pass its sound with --audio FILE, or use --mode"),
+        (["--audio", str(wav), "--mode", "onlyvideo"], "use --mode onlyaudio"),
+    ):
+        assert main(["infer", *argv, "--model", model]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "audio_path" not in err, err

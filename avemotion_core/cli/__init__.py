@@ -9,6 +9,7 @@ failures print one line and exit 1 (2 for a wrong command line); only bugs show 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
 
@@ -46,10 +47,25 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _unrecognized(extras: Sequence[str], sub: argparse.ArgumentParser) -> str:
+    """argparse's message for unknown arguments, plus the closest option of the subcommand."""
+    known = [o for action in sub._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for flag in (x.split("=", 1)[0] for x in extras if x.startswith("--")):
+        hints += [f"{flag} -> {m}" for m in difflib.get_close_matches(flag, known, n=1)]
+    hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, parsers = build_parser()
-    args = parser.parse_args(argv)
+    # Unknown flags are reported by the subcommand's parser, so the usage printed with the error
+    # is the one that lists the flags the user was looking for (the top-level one lists none).
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        sub = parsers[args.command]
+        sub.error(_unrecognized(extras, sub))
     try:
         if getattr(args, "config", None) is not None:
             from avemotion_core.cli.common import apply_config

@@ -55,6 +55,7 @@ def load_learner(model: str | os.PathLike[str] | None, device: str = "cpu"):
     from avemotion_core.fileio import ModelFileError
     from avemotion_core.learner import AudiovisualEmotionLearner
 
+    check_device(device)
     path = Path(model).expanduser() if model else DEFAULT_MODEL
     if not path.is_dir():
         hint = "" if model else " (the embedded default model is not installed; pass --model DIR)"
@@ -63,12 +64,34 @@ def load_learner(model: str | os.PathLike[str] | None, device: str = "cpu"):
         return AudiovisualEmotionLearner.from_model_dir(path, device=device, n_workers=0)
     except ModelFileError:
         raise
-    except RuntimeError as exc:  # e.g. device='cuda' without CUDA
+    except RuntimeError as exc:  # a device that exists but fails to initialise
         raise CliError(str(exc)) from exc
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: cpu)")
+
+
+def check_device(device: str) -> None:
+    """UsageError unless ``--device`` names a device this machine has.
+
+    Called before any work: a CUDA request on a machine without CUDA used to preprocess a whole
+    dataset first and then die in the model constructor.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device!r} is not a torch device (cpu, cuda or cuda:N)") from exc
+    if parsed.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {device!r}: only cpu and cuda are supported")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device} was requested but CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise UsageError(f"--device {device}: this machine has {count} CUDA device(s)")
 
 
 def positive_int(text: str) -> int:

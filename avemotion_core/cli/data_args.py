@@ -18,9 +18,13 @@ def _actor_list(text: str) -> list[int]:
     return actors
 
 
-def add_dataset_args(p: argparse.ArgumentParser) -> None:
+def add_dataset_args(p: argparse.ArgumentParser, model_sized: bool = False) -> None:
+    """The dataset flags; ``model_sized`` for commands that run an existing model, whose crops must
+    have the model's size: there ``--image-size`` defaults to the model's (set by the command)."""
     p.add_argument("data", help="RAVDESS-layout dataset folder (Actor_XX/...)")
-    p.add_argument("--image-size", type=image_size, default=224, help="face crop size (default 224)")
+    p.add_argument("--image-size", type=image_size, default=None if model_sized else 224,
+                   help="face crop size (default: the model's)" if model_sized else
+                   "face crop size (default 224)")
     p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
                    help="face detector for the crops (default haar); use the one the node will run")
     p.add_argument("--cache-dir", default=None, help="feature cache (default DATA/.avemotion_cache)")

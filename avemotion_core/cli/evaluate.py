@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from avemotion_core.cli.common import (
+    UsageError,
     add_device,
     existing_path,
     load_learner,
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Evaluate a model directory on one split of a RAVDESS-layout dataset "
         "in every eval mode (missing features are computed first).",
     )
-    add_dataset_args(p)
+    add_dataset_args(p, model_sized=True)
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument(
         "--subset",
@@ -76,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     existing_path(args.data, "dataset", "dir")  # cheap argument checks before loading the model
     learner = load_learner(args.model, args.device)
     learner.batch_size = args.batch_size
+    # The crops must be the model's: at another size the model still runs and scores at chance.
+    if args.image_size is not None and args.image_size != learner.image_size:
+        raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
+                         "face crops; leave it out to use the model's")
+    args.image_size = learner.image_size
     data = _subset(args)
     results = {
         mode: learner.eval(data, silent=args.no_progress or args.json, verbose=False, mode=mode)
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "subset": args.subset,
         "n_clips": len(data),
         "mode": args.mode,
+        "image_size": learner.image_size,
         "labels": main["labels"],
         "acc": main["acc"],
         "per_class_acc": main["per_class_acc"],

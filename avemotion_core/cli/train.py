@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from avemotion_core.cli.common import UsageError, add_device, positive_int
+from avemotion_core.cli.common import UsageError, add_device, check_device, positive_int
 from avemotion_core.cli.data_args import add_dataset_args, load_datasets
 
 FUSIONS = ("ia", "it", "lt")
@@ -85,8 +85,6 @@ def _distributed_setup(device: str) -> tuple[str, bool]:
 
     local_rank = int(os.environ["LOCAL_RANK"])
     if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda was requested but CUDA is not available")
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
         # naming the device lets NCCL bind eagerly instead of guessing it from the global rank
@@ -99,6 +97,7 @@ def _distributed_setup(device: str) -> tuple[str, bool]:
 def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
+    check_device(args.device)
     if args.resume_epoch < 0 or args.checkpoint_every < 0:
         raise UsageError("--resume-epoch and --checkpoint-every must be >= 0")
     if args.resume_epoch >= args.epochs:
@@ -174,7 +173,7 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
                 + (f" | val acc {val:.4f}" if val is not None else "")
             )
     if main_rank:
-        out = learner.save(args.out)
+        out = learner.save(args.out, verbose=False)
         last = f"train acc {history['train_acc'][-1]:.4f}" if history["train_acc"] else "no epochs run"
         print(f"saved model to {out} ({last}); TensorBoard logs in {args.run_dir}", flush=True)
     return 0
