@@ -16,7 +16,7 @@ from avemotion_core.cli.common import (
     write_json,
 )
 from avemotion_core.cli.train import EVAL_MODES
-from avemotion_core.labels import WINDOW_SECONDS
+from avemotion_core.faces import FACE_DETECTORS
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm")
 
@@ -26,17 +26,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "infer",
         help="classify the 3.6 s windows of clips",
         description="Print label and confidence for every consecutive 3.6 s window of a "
-        "clip (mp4 with audio), of --video + --audio, or of every video in a "
-        "folder (a RAVDESS video-only 02-*.mp4 uses its 03-*.wav partner).",
+        "clip (mp4 with audio), of --video + --audio, of --audio alone (onlyaudio mode), or of every "
+        "video in a folder (a RAVDESS video-only 02-*.mp4 uses its 03-*.wav partner).",
     )
     p.add_argument("inputs", nargs="*", help="video files and/or folders")
     p.add_argument("--video", default=None, help="a video file whose audio is in --audio")
-    p.add_argument("--audio", default=None, help="audio file (wav, flac, ...) starting with --video")
+    p.add_argument("--audio", default=None,
+                   help="audio file (wav, flac, ...) starting with --video; alone: audio-only input")
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
-    p.add_argument("--mode", choices=EVAL_MODES, default="audiovisual", help="eval mode")
+    p.add_argument("--mode", choices=EVAL_MODES, default=None,
+                   help="eval mode (default audiovisual; onlyaudio for --audio alone); onlyvideo reads "
+                   "no audio")
     p.add_argument(
         "--image-size", type=image_size, default=None, help="face crop size (default: the model's)"
     )
+    p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
+                   help="the detector the model was trained with (mtcnn finds smaller and turned faces)")
     p.add_argument("--json", default=None, metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write results as CSV ('-' = stdout)")
     add_device(p)
@@ -52,11 +57,17 @@ def audio_partner(video: Path) -> Path | None:
     return None
 
 
-def collect_clips(args: argparse.Namespace) -> list[tuple[Path, Path | None]]:
-    """(video, audio or None) pairs named by the arguments, folders expanded recursively and sorted."""
-    clips: list[tuple[Path, Path | None]] = []
+def collect_clips(args: argparse.Namespace) -> list[tuple[Path | None, Path | None]]:
+    """(video, audio) pairs named by the arguments, folders expanded recursively and sorted.
+
+    ``--audio`` without ``--video`` is one audio-only clip (video None), classified alone.
+    """
+    clips: list[tuple[Path | None, Path | None]] = []
     if args.audio and not args.video:
-        raise UsageError("--audio needs --video")
+        if args.inputs:
+            raise UsageError("--audio without --video classifies that audio file alone; "
+                             "classify the video inputs in another run")
+        return [(None, existing_path(args.audio, "audio", "file"))]
     if args.video:
         video = existing_path(args.video, "video", "file")
         audio = existing_path(args.audio, "audio", "file") if args.audio else None
@@ -71,54 +82,96 @@ def collect_clips(args: argparse.Namespace) -> list[tuple[Path, Path | None]]:
         else:
             clips.append((path, audio_partner(path)))
     if not clips:
-        raise UsageError("nothing to classify: give a clip, a folder, or --video [--audio]")
+        raise UsageError("nothing to classify: give a clip, a folder, --video [--audio] or --audio")
     return clips
 
 
-def classify_clip(learner, video: Path, audio: Path | None, mode: str, size: int) -> list[dict]:
-    """One row per window: start/end seconds, label, confidence and every class score."""
-    a, v = learner.load_inference_data(
-        None if audio is None else str(audio), str(video), split=True, image_size=size
-    )
-    cats = learner.infer(a, v, mode=mode)
+def _has_audio_track(video: Path) -> bool | None:
+    """Whether a container holds an audio stream (None when it cannot be opened: that clip's own
+    error is reported when it is classified)."""
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError):
+        return None
+
+
+def resolve_mode(args: argparse.Namespace, clips: list[tuple[Path | None, Path | None]]) -> str:
+    """The eval mode to run, checked against what the clips hold, with errors that name the flags."""
+    if clips[0][0] is None:  # --audio alone
+        if args.mode not in (None, "onlyaudio"):
+            raise UsageError(f"--audio without --video has no video to classify in --mode {args.mode}; "
+                             "use --mode onlyaudio (the default there) or add --video")
+        return "onlyaudio"
+    mode = args.mode or "audiovisual"
+    (video, audio), single = clips[0], len(clips) == 1
+    if mode != "onlyvideo" and single and audio is None and _has_audio_track(video) is False:
+        raise UsageError(f"{video} has no audio track: pass its sound with --audio FILE, "
+                         "or use --mode onlyvideo")
+    return mode
+
+
+def classify_clip(learner, video: Path | None, audio: Path | None, mode: str, size: int,
+                  face_detector: str = "haar") -> list[dict]:
+    """One row per window of the node's streaming engine: span, label, confidence, the mode run and
+    how much of the window was real (audio, frames, detected faces)."""
+    from avemotion_core.faces import make_cropper
+    from avemotion_core.stream.media import classify_media
+
+    results = classify_media(learner, make_cropper(face_detector, size), video, audio,
+                             mode=None if mode == "audiovisual" else mode)
     return [
         {
-            "clip": str(video),
+            "clip": str(video if video is not None else audio),
             "audio": str(audio) if audio else "",
             "window": k,
-            "start": round(k * WINDOW_SECONDS, 3),
-            "end": round((k + 1) * WINDOW_SECONDS, 3),
-            "label": c.description,
-            "confidence": c.confidence,
-            "mode": c.mode,
-            "scores": c.scores,
+            "start": round(r.start, 3),
+            "end": round(r.end, 3),
+            "label": r.category.description,
+            "confidence": r.category.confidence,
+            "mode": r.mode,
+            "audio_coverage": round(r.audio_coverage, 3),
+            "frame_coverage": round(r.frame_coverage, 3),
+            "face_coverage": round(r.face_coverage, 3),
+            "scores": r.category.scores,
         }
-        for k, c in enumerate(cats)
+        for k, r in enumerate(results)
     ]
 
 
 def run(args: argparse.Namespace) -> int:
     clips = collect_clips(args)
+    args.mode = resolve_mode(args, clips)
     learner = load_learner(args.model, args.device)
+    if args.image_size is not None and args.image_size != learner.image_size:
+        raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
+                         "face crops; leave it out to use the model's")
     rows: list[dict] = []
     failed: list[str] = []
     for video, audio in clips:
         try:
-            rows += classify_clip(learner, video, audio, args.mode, args.image_size or learner.image_size)
+            rows += classify_clip(learner, video, audio, args.mode, args.image_size or learner.image_size,
+                                  args.face_detector)
         except ValueError as exc:  # VideoError/AudioError: one unreadable clip must not stop a folder
             failed.append(f"{video}: {exc}")
     quiet = "-" in (args.json, args.csv)
     if not quiet:
         for r in rows:
             span = f"[{r['start']:6.1f}-{r['end']:6.1f} s]"
-            print(f"{r['clip']}  {span}  {r['label']:<10} {r['confidence']:.3f}")
+            full = r["mode"] == "audiovisual" and min(r["audio_coverage"], r["face_coverage"]) == 1
+            cover = "" if full else (
+                f"  [{r['mode']}; audio {r['audio_coverage']:.0%}, face {r['face_coverage']:.0%}]")
+            print(f"{r['clip']}  {span}  {r['label']:<10} {r['confidence']:.3f}{cover}")
     if args.json:
         write_json(args.json, rows)
     if args.csv:
         labels = list(learner.labels)
-        header = ["clip", "audio", "window", "start", "end", "label", "confidence", "mode", *labels]
+        header = ["clip", "audio", "window", "start", "end", "label", "confidence", "mode",
+                  "audio_coverage", "frame_coverage", "face_coverage", *labels]
         write_csv(
-            args.csv, header, [[r[k] for k in header[:8]] + [r["scores"][lb] for lb in labels] for r in rows]
+            args.csv, header, [[r[k] for k in header[:11]] + [r["scores"][lb] for lb in labels] for r in rows]
         )
     if failed:
         raise CliError(f"{len(failed)} of {len(clips)} clips could not be read:\n  " + "\n  ".join(failed))

@@ -16,8 +16,9 @@ Data path (each stage one module):
   running only the window head over them.
 
 The ROS node runs the scheduler in its subscription callbacks and the feature stream on its
-inference thread; ``avemotion replay`` and ``avemotion infer`` run both in one loop
-(:func:`run_jobs`), so all three give identical results for identical input.
+inference thread; ``avemotion replay`` (:func:`run_jobs`) and ``avemotion infer``
+(``media.classify_media``) run both in one loop, so all three give identical results for identical
+input.
 """
 
 from avemotion_core.stream.audio_ring import AudioRing

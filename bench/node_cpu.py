@@ -1,0 +1,160 @@
+"""CPU milliseconds per second of stream of the real ``emotion_node`` over DDS, beside another tree's node.
+
+    python bench/node_cpu.py [--seconds 20] [--sizes 64 224] [--before REV] [--json PATH]
+
+A publisher in this process streams a 30 fps 640x480 rgb8 camera (a moving real face) and 16 kHz
+int16 audio in 1/30 s chunks, in real time, to one node process at a time (reliable QoS, so every
+frame arrives). The node's CPU time (user + system, ``/proc/<pid>/stat``) over the stream, divided by
+the stream's seconds, is the headline figure; beside it the per-window latency (result arrival minus
+window end stamp) p50/p95 and the modes published. ``--before REV`` runs the node of that git
+revision (a worktree of this repository) first, in its own process, with its own defaults, so both
+columns come from one run on one machine. Needs the ROS env (``make setup``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from avemotion_ros.ros_env import activate_in_process, subprocess_env  # noqa: E402
+
+PREFIX = "/nodecpu"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def camera_frames(n: int = 30) -> list[np.ndarray]:
+    """640x480 frames with a 256 px real face moving a little (the face a robot camera sees)."""
+    from avemotion_ros.av_publisher import face_frames
+
+    out = []
+    for i, face in enumerate(face_frames(n, 256)):
+        canvas = np.full((480, 640, 3), 40, np.uint8)
+        x = 180 + int(20 * np.sin(2 * np.pi * i / n))
+        canvas[100:356, x : x + 256] = face
+        out.append(canvas)
+    return out
+
+
+def run_node(tree: Path, size: int, seconds: float, frames: list, audio: np.ndarray, rate: int) -> dict:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from vision_msgs.msg import Classification
+
+    from avemotion_ros.av_publisher import AVPublisher
+
+    with tempfile.TemporaryDirectory(prefix="avemotion_nodecpu_") as tmp:
+        params = Path(tmp) / "params.yaml"
+        params.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": {
+            "image_topic": f"{PREFIX}/camera", "audio_topic": f"{PREFIX}/audio",
+            "output_topic": f"{PREFIX}/emotion", "diagnostics_topic": f"{PREFIX}/diagnostics",
+            "image_size": size, "qos": "reliable"}}}))
+        env = subprocess_env("modern")
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
+        code = "import sys; from avemotion_ros.emotion_node import main; sys.exit(main())"
+        log = open(Path(tmp) / "node.log", "w")
+        proc = subprocess.Popen([sys.executable, "-c", code, "--ros-args", "--params-file", str(params)],
+                                env=env, cwd=tree, stdout=log, stderr=subprocess.STDOUT)
+        node = rclpy.create_node("avemotion_nodecpu")
+        arrivals: list[tuple[float, float, str]] = []
+        node.create_subscription(
+            Classification, f"{PREFIX}/emotion",
+            lambda m: arrivals.append((m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, time.time(),
+                                       m.header.frame_id)), 100)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        pub = AVPublisher(node, f"{PREFIX}/camera", f"{PREFIX}/audio")
+        try:
+            if not pub.wait_for_subscribers(180) or proc.poll() is not None:
+                raise SystemExit(f"node of {tree} did not start:\n{(Path(tmp) / 'node.log').read_text()}")
+            time.sleep(2.0)  # model loaded and idle: start counting from here
+            cpu0 = cpu_seconds(proc.pid)
+            t0 = time.time()
+            pub.play(frames, 30.0, audio, rate, t0=t0, chunk_seconds=1 / 30)
+            time.sleep(1.0)  # the last window's inference
+            cpu = cpu_seconds(proc.pid) - cpu0
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            executor.shutdown()
+            node.destroy_node()
+    latency = [(arrived - end) * 1e3 for end, arrived, _ in arrivals]
+    return {
+        "tree": str(tree), "image_size": size, "seconds": seconds,
+        "cpu_ms_per_stream_second": 1e3 * cpu / seconds,
+        "windows": len(arrivals), "modes": dict(Counter(m for *_, m in arrivals)),
+        "latency_ms_p50": float(np.percentile(latency, 50)) if latency else None,
+        "latency_ms_p95": float(np.percentile(latency, 95)) if latency else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 224])
+    ap.add_argument("--before", default=None, help="git revision to compare with (run first)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    import rclpy
+
+    from avemotion_ros.av_publisher import speech_track
+    from bench.model_forward import machine_line
+
+    activate_in_process("modern")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+    rclpy.init()
+    rate = 16000
+    speech = speech_track(min(args.seconds, 20.0), rate)
+    audio = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
+    frames = camera_frames()
+    trees = [("this tree", ROOT)]
+    worktree = None
+    if args.before:
+        worktree = Path(tempfile.mkdtemp(prefix="avemotion_before_"))
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.before],
+                       check=True, capture_output=True)
+        trees.insert(0, (f"before ({args.before})", worktree))
+    rows = []
+    try:
+        for size in args.sizes:
+            for name, tree in trees:
+                row = run_node(tree, size, args.seconds, frames, audio, rate)
+                row["name"] = name
+                rows.append(row)
+                print(f"{name:>24} {size:4d} px: {row['cpu_ms_per_stream_second']:6.1f} CPU ms per stream s; "
+                      f"{row['windows']} windows {row['modes']}; latency p50 {row['latency_ms_p50']:.0f} ms, "
+                      f"p95 {row['latency_ms_p95']:.0f} ms", flush=True)
+            if args.before:
+                ratio = rows[-2]["cpu_ms_per_stream_second"] / rows[-1]["cpu_ms_per_stream_second"]
+                print(f"{'':>24} {size:4d} px: {ratio:.1f}x less CPU per second of stream", flush=True)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
+                           capture_output=True)
+        rclpy.try_shutdown()
+    print(machine_line(0))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
