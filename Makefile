@@ -5,10 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROS_ENV := .build/ros_env.sh
+# avemotion_ros registered in an ament prefix (on AMENT_PREFIX_PATH in $(ROS_ENV)), so that the
+# ament index finds its launch file, params file and emotion_node as ros2 launch / ros2 run do.
+AMENT_PREFIX := .build/install
+AMENT_ENTRY := $(AMENT_PREFIX)/share/ament_index/resource_index/packages/avemotion_ros
 
-.PHONY: demo test lint bench setup system-deps ros-interfaces clean
+.PHONY: demo test lint bench setup system-deps ros-interfaces ament-install clean
 
-setup: $(STAMP) $(ROS_ENV)
+setup: $(STAMP) $(ROS_ENV) $(AMENT_ENTRY)
 
 system-deps:
 	@scripts/install_system_deps.sh
@@ -25,6 +29,11 @@ $(ROS_ENV): $(STAMP) scripts/build_ros_interfaces.sh $(wildcard ros_interfaces/*
 	scripts/build_ros_interfaces.sh $(VENV) .build
 
 ros-interfaces: $(ROS_ENV)
+
+$(AMENT_ENTRY): $(STAMP) scripts/install_ament_prefix.sh $(wildcard launch/*.py config/*.yaml)
+	scripts/install_ament_prefix.sh $(VENV) $(AMENT_PREFIX)
+
+ament-install: $(AMENT_ENTRY)
 
 test: setup
 	$(BIN)/ruff check .

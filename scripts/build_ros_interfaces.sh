@@ -5,8 +5,9 @@
 #   scripts/build_ros_interfaces.sh VENV BUILD_DIR
 #
 # Writes BUILD_DIR/ros_env.sh (modern audio_common_msgs flavour) and BUILD_DIR/ros_env_raw.sh
-# (older raw uint8 flavour). Each package is installed into its own prefix so the two
-# audio_common_msgs flavours never shadow each other. A prefix is rebuilt only when the hash of
+# (older raw uint8 flavour); both also put BUILD_DIR/install on AMENT_PREFIX_PATH, where
+# scripts/install_ament_prefix.sh registers avemotion_ros itself. Each package is installed into
+# its own prefix so the two audio_common_msgs flavours never shadow each other. A prefix is rebuilt only when the hash of
 # its package files changes.
 set -euo pipefail
 
@@ -114,7 +115,7 @@ write_env() {
 export AVEMOTION_AUDIO_FLAVOUR="$flavour"
 export PYTHONPATH="$py_path\${PYTHONPATH:+:\$PYTHONPATH}"
 export LD_LIBRARY_PATH="$PREFIX_VISION/lib:$audio/lib:$WHEEL_LIBS\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
-export AMENT_PREFIX_PATH="$PREFIX_VISION:$audio:$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
+export AMENT_PREFIX_PATH="$BUILD/install:$PREFIX_VISION:$audio:$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
 EOF
   mv "$tmp" "$file"
 }

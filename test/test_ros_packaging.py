@@ -91,3 +91,44 @@ def test_package_manifest_is_valid_format3():
         assert sub.package_format == 3 and "rosidl_interface_packages" in {
             g.name for g in sub.member_of_groups
         }
+
+
+def test_ament_index_finds_the_launch_file_params_and_node_as_ros2_launch_and_run_do(tmp_path):
+    """`make setup` registers avemotion_ros in .build/install (on AMENT_PREFIX_PATH in ros_env.sh).
+
+    Resolved the way the ros2 CLI resolves it: ``ros2 launch PKG FILE`` walks the share directory of
+    ``get_package_share_directory`` (not following directory symlinks) for FILE; ``ros2 run PKG EXE``
+    runs the executable file ``<get_package_prefix>/lib/PKG/EXE``. The executable must be the node.
+    """
+    import os
+    import subprocess
+
+    from ament_index_python.packages import get_package_prefix, get_package_share_directory
+
+    from avemotion_ros.ros_env import RosEnvMissing, subprocess_env
+
+    try:
+        env = subprocess_env("modern")
+    except RosEnvMissing as exc:
+        pytest.fail(f"{exc}: `make setup` builds it")
+    prefixes = env["AMENT_PREFIX_PATH"]
+    old = os.environ.get("AMENT_PREFIX_PATH")
+    os.environ["AMENT_PREFIX_PATH"] = prefixes
+    try:
+        share = Path(get_package_share_directory("avemotion_ros"))
+        prefix = Path(get_package_prefix("avemotion_ros"))
+    finally:
+        if old is None:
+            os.environ.pop("AMENT_PREFIX_PATH")
+        else:
+            os.environ["AMENT_PREFIX_PATH"] = old
+    found = {name: Path(root) / name for root, _, files in os.walk(share) for name in files}
+    assert found["emotion.launch.py"].read_bytes() == (ROOT / "launch" / "emotion.launch.py").read_bytes()
+    assert (share / "config" / "emotion.yaml").resolve() == ROOT / "config" / "emotion.yaml"
+    assert (share / "package.xml").resolve() == ROOT / "package.xml"
+    node = prefix / "lib" / "avemotion_ros" / "emotion_node"
+    assert node.is_file() and os.access(node, os.X_OK), node
+    proc = subprocess.run([str(node), "--ros-args", "-p", f"model_path:={tmp_path / 'none'}"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "emotion_node: error: cannot load model" in proc.stderr and "Traceback" not in proc.stderr
