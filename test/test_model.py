@@ -88,6 +88,8 @@ def test_items_are_independent_in_eval(model):
 
 
 def test_channels_last_and_trace_match_eager(model):
+    if model.fusion == "ia":  # the stronger check: test_opendr_parity.test_fast_paths_match_opendr
+        pytest.skip("ia's channels_last and frozen-trace paths are checked against OpenDR's logits")
     audio, video = make_inputs()
     model.eval()
     with torch.inference_mode():
