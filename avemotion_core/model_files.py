@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, sha256_file
+from avemotion_core.model.fusion import FUSIONS
 
 METADATA = "metadata.json"
 WEIGHTS = "model.safetensors"
@@ -74,24 +76,66 @@ def _write_metadata(root: Path, weights: str, fmt: str, digest: str, meta: dict[
     atomic_write_bytes(root / METADATA, json.dumps(full, indent=2).encode())
 
 
+MAX_METADATA_BYTES = 1 << 20  # ours are ~1 KB; refuse before parsing so a huge file costs nothing
+_HEX = frozenset("0123456789abcdef")
+
+
+def _positive_int(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= high
+
+
+# key -> (what it must be, check); a key that is absent is fine (OpenDR writes only a few)
+_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "model_paths": ("a non-empty list of file names",
+                    lambda v: isinstance(v, list) and bool(v) and all(isinstance(p, str) and p for p in v)),
+    "format": ("a string", lambda v: isinstance(v, str)),
+    "fusion": (f"one of {FUSIONS}", lambda v: v in FUSIONS),
+    "num_class": ("an integer from 2 to 1000", lambda v: _positive_int(v, 1000) and v >= 2),
+    "seq_length": ("an integer from 1 to 1000", lambda v: _positive_int(v, 1000)),
+    "image_size": ("an integer from 32 to 1024", lambda v: _positive_int(v, 1024) and v >= 32),
+    "labels": ("a list of distinct non-empty strings",
+               lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+               and len(set(v)) == len(v)),
+    "sha256": ("an object mapping file names to 64 hex digits",
+               lambda v: isinstance(v, dict) and all(isinstance(h, str) and len(h) == 64 and set(h) <= _HEX
+                                                     for h in v.values())),
+    "avemotion_format": ("an integer", lambda v: _positive_int(v, 1000)),
+}
+
+
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse ``metadata.json`` with errors that say which file and what is wrong."""
+    """Parse and check ``metadata.json``; every problem is a ModelFileError naming the file and field.
+
+    The size is checked before anything is read (and the read is bounded), so a huge or sparse
+    file is refused at no memory cost; each known field is checked for its type and range, so a
+    hand-edited ``"num_class": null`` is reported here rather than as a TypeError deep in a loader.
+    """
     meta_path = Path(path) / METADATA
     if not Path(path).is_dir():
         raise ModelFileError(f"model directory not found: {path}")
     if not meta_path.is_file():
         raise ModelFileError(f"{meta_path} is missing (a model directory needs metadata.json + weights)")
+    size = meta_path.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{meta_path} is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit")
+    with open(meta_path, "rb") as f:
+        raw = f.read(MAX_METADATA_BYTES + 1)
+    if len(raw) > MAX_METADATA_BYTES:  # grew after the stat
+        raise ModelFileError(f"{meta_path} is over the {MAX_METADATA_BYTES}-byte limit")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(raw.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{meta_path} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ModelFileError(f"{meta_path} is not valid JSON: nested too deeply") from exc
     if not isinstance(meta, dict):
         raise ModelFileError(f"{meta_path} must hold a JSON object, got {type(meta).__name__}")
-    paths = meta.get("model_paths")
-    if paths is not None and (
-        not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths)
-    ):
-        raise ModelFileError(f"{meta_path}: 'model_paths' must be a non-empty list of file names")
+    for key, (what, ok) in _FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            raise ModelFileError(f"{meta_path}: {key!r} must be {what}, got {meta[key]!r:.80}")
+    labels, num_class = meta.get("labels"), meta.get("num_class")
+    if labels is not None and num_class is not None and len(labels) != num_class:
+        raise ModelFileError(f"{meta_path}: {len(labels)} labels for num_class {num_class}")
     return meta
 
 
