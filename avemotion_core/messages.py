@@ -22,6 +22,9 @@ MAX_IMAGE_PIXELS = MAX_IMAGE_BYTES // 3  # a decoded frame is never larger than 
 MAX_AUDIO_SECONDS = 10.0  # one chunk; typical drivers send 10-100 ms
 MAX_AUDIO_RATE = 384_000
 MAX_AUDIO_CHANNELS = 64
+# Interleaved samples in one chunk (10 s of 48 kHz x 8 channels; 16 MiB as int32): checked before any
+# conversion, which costs ~8 bytes per sample, so a 491 MB chunk is refused, not decoded.
+MAX_AUDIO_SAMPLES = 1 << 22
 
 
 class ConversionError(ValueError):
@@ -320,6 +323,11 @@ def _check_rate_channels(rate: int, channels: int, exc: type[Exception]) -> None
         raise exc(f"audio channels {channels} outside (0, {MAX_AUDIO_CHANNELS}]")
 
 
+def _check_chunk_samples(n: int) -> None:
+    if n > MAX_AUDIO_SAMPLES:
+        raise MessageTooLarge(f"audio chunk of {n} samples exceeds {MAX_AUDIO_SAMPLES}")
+
+
 def _to_mono_float(x: np.ndarray, sample_format: str, channels: int, rate: int) -> np.ndarray:
     """Scale integer PCM to [-1, 1], check it, and average interleaved channels."""
     if x.size == 0:
@@ -352,7 +360,9 @@ def audio_to_mono(msg: Any) -> tuple[np.ndarray, int]:
     _check_rate_channels(rate, channels, BadAudioFormat)
     name = AUDIO_FORMATS[flag]
     data = audio.audio_data
-    x = _typed(getattr(data, f"{name}_data"), _DTYPES[name])
+    samples = getattr(data, f"{name}_data")
+    _check_chunk_samples(len(samples))
+    x = _typed(samples, _DTYPES[name])
     if x.size == 0:
         filled = [f for f in _DTYPES if f != name and len(getattr(data, f"{f}_data"))]
         if filled:
@@ -363,8 +373,9 @@ def audio_to_mono(msg: Any) -> tuple[np.ndarray, int]:
 def raw_audio_to_mono(msg: Any, fmt: RawAudioFormat) -> tuple[np.ndarray, int]:
     """Raw ``AudioDataStamped`` / ``AudioData`` (``uint8[] data``) -> (float32 mono, rate)."""
     audio = msg.audio if hasattr(msg, "audio") else msg
-    raw = _bytes(audio.data)
     dtype = np.dtype(_DTYPES[fmt.sample_format]).newbyteorder(">" if fmt.big_endian else "<")
+    _check_chunk_samples(len(audio.data) // dtype.itemsize)
+    raw = _bytes(audio.data)
     if raw.size % dtype.itemsize:
         raise SizeMismatch(f"{raw.size} bytes are not a multiple of the {fmt.sample_format} sample size")
     return _to_mono_float(raw.view(dtype), fmt.sample_format, fmt.channels, fmt.rate), fmt.rate

@@ -349,3 +349,34 @@ def test_raw_audio_bad_inputs():
         C.raw_audio_to_mono(Data(np.array([np.nan], np.float32).tobytes()), C.RawAudioFormat("float32"))
     with pytest.raises(ValueError):
         C.RawAudioFormat("int24")
+
+
+def test_huge_audio_chunks_are_refused_before_conversion(ros_env):  # noqa: F811
+    """Issue 14 item 11: one 491 MB chunk (10 s x 384 kHz x 64 channels, int16) cost 3.5 GB RSS.
+
+    Refused by its sample count before anything is converted: tracemalloc (which sees numpy's
+    buffers) records no allocation beyond the message itself.
+    """
+    import tracemalloc
+
+    from audio_common_msgs.msg import AudioStamped
+
+    class Raw:
+        def __init__(self, data):
+            self.data = data
+
+    raw = Raw(np.zeros(10 * 384_000 * 64 * 2, np.uint8))  # calloc: no page touched until decoded
+    modern = C.fill_audio(AudioStamped(), np.zeros(4, np.float32), 384_000, "int16", channels=64)
+    modern.audio.audio_data.int16_data = array.array("h", bytes(2 * 5_000_000))  # 0.2 s, 10 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(C.MessageTooLarge, match="samples exceeds"):
+            C.raw_audio_to_mono(raw, C.RawAudioFormat("int16", 384_000, 64))
+        with pytest.raises(C.MessageTooLarge, match="samples exceeds"):
+            C.audio_to_mono(modern)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"conversion allocated {peak / 2**20:.0f} MB"
+    ok = C.fill_audio(AudioStamped(), np.zeros(48_000 * 10, np.float32), 48_000, "int16", channels=8)
+    assert C.audio_to_mono(ok)[0].size == 480_000  # 10 s of 8-channel 48 kHz is within the cap
