@@ -10,7 +10,7 @@ ROS_ENV := .build/ros_env.sh
 AMENT_PREFIX := .build/install
 AMENT_ENTRY := $(AMENT_PREFIX)/share/ament_index/resource_index/packages/avemotion_ros
 
-.PHONY: demo test lint bench setup system-deps ros-interfaces ament-install clean
+.PHONY: demo test lint bench mutation setup system-deps ros-interfaces ament-install clean
 
 setup: $(STAMP) $(ROS_ENV) $(AMENT_ENTRY)
 
@@ -44,6 +44,12 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+# Mutation testing (cosmic-ray) of messages.py, faces.py, window.py and the replay scoring, each
+# against its own fast tests, in private copies of the work tree; not part of `make test` or CI.
+# One module: make mutation MODULES=messages.  Results: TESTING.md explains them.
+mutation: setup
+	$(BIN)/python scripts/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) .build
