@@ -120,9 +120,9 @@ class RecordingHaar(HaarFaceDetector):
         super().__init__()
         self.shapes: list[tuple[int, ...]] = []
 
-    def detect(self, image: np.ndarray) -> list[Box]:
+    def detect(self, image: np.ndarray, sizes: tuple[float, float] | None = None) -> list[Box]:
         self.shapes.append(image.shape)
-        return super().detect(image)
+        return super().detect(image, sizes)
 
 
 def test_tracking_scans_small_regions_and_agrees_with_full_scans():
@@ -131,7 +131,8 @@ def test_tracking_scans_small_regions_and_agrees_with_full_scans():
     tracked = FaceCropper(detector=recorder, size=32).crop(frames)
     full = FaceCropper(size=32, track=False).crop(frames)
     assert recorder.shapes[0] == (480, 640, 3) and len(recorder.shapes) == len(frames)
-    assert all(max(s[:2]) <= 2 * FaceCropper.TRACK_FACE_PX + 2 for s in recorder.shapes[1:])
+    region = FaceCropper.TRACK_REGION * FaceCropper.TRACK_FACE_PX
+    assert all(max(s[:2]) <= region + 2 for s in recorder.shapes[1:])
     assert tracked.missing == full.missing == 0
     for i, (a, b) in enumerate(zip(tracked.boxes, full.boxes, strict=True)):
         assert a.contains(*face_centre(300, 20 + 6 * i, 90)) and a.iou(b) > 0.6
