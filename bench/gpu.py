@@ -82,7 +82,7 @@ def ddp_fit() -> dict[str, float]:
         audio[torch.arange(n), labels * 2] += 3.0  # audio carries the label
         data = TensorDataset(audio, torch.rand(n, 3, 15, 112, 112, generator=g), labels)
         learner = AudiovisualEmotionLearner(
-            num_class=4, device="cuda:0", iters=8, batch_size=16, n_workers=0, lr=0.02
+            num_class=4, device="cuda:0", iters=8, batch_size=16, n_workers=0, lr=0.02, image_size=112
         )
         hist = learner.fit(data, data, logging_path="/tmp/gpu_ddp", silent=True)
         return {"ddp_final_train_acc": hist["train_acc"][-1], "ddp_final_val_acc": hist["val_acc"][-1]}
