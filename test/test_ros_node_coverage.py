@@ -4,8 +4,9 @@ Node starts cost seconds of imports each, so one test runs four nodes at once, f
 
 - ``a``: CompressedImage (JPEG) camera, custom ``labels``, ``face_detector: mtcnn``,
   ``max_frame_side`` below the camera's size, ``debug_image``, a ``min_confidence`` every window
-  passes, one malformed JPEG mid-stream and a camera that stops: checks published labels, the
-  debug image's size and content, and the diagnostics level/message going OK -> WARN.
+  passes, one malformed image mid-stream and a camera that stops: checks published labels, the
+  debug image's size and content (camera frame, label text, face box around the face), and the
+  diagnostics level/message going OK -> WARN.
 - ``b``: raw Image camera, *unstamped* audio (``audio_stamped: false``, ``audio_common_msgs/Audio``
   stamped on arrival), ``face_detector: none``, ``min_confidence: 1.0``: every window is inferred
   in ``audiovisual`` mode and then dropped and counted, nothing is published, diagnostics stay OK.
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from media_helpers import ASTRONAUT_FACE_CENTRE
 from ros_support import ros_env  # noqa: F401
 
 from avemotion_core.labels import EMOTIONS
@@ -280,6 +282,11 @@ def test_node_parameters_end_to_end(ros_env, model_dir, tmp_path):  # noqa: F811
         band = img[:40].reshape(-1, 3).astype(int)
         yellow = np.all(np.abs(band - YELLOW) < 40, axis=1).sum()
         assert yellow > 100, yellow  # the label text
+        green = (img[..., 0] < 60) & (img[..., 1] > 200) & (img[..., 2] < 60)  # the face box outline
+        ys, xs = np.nonzero(green)
+        assert green.sum() > 50, green.sum()
+        cx, cy = (c * MAX_SIDE / 512 for c in ASTRONAUT_FACE_CENTRE)
+        assert xs.min() < cx < xs.max() and ys.min() < cy < ys.max(), (xs.min(), xs.max(), ys.min(), ys.max())
         checked += 1
     assert checked >= 1
 
