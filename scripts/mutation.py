@@ -34,7 +34,7 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "messages": ("avemotion_core/messages.py", ["test/test_decode_reference.py", "test/test_convert.py"],
                  None),
     "faces": ("avemotion_core/faces.py", ["test/test_face_policy.py", "test/test_faces.py"], None),
-    "window": ("avemotion_core/window.py", ["test/test_window.py"], None),
+    "window": ("avemotion_core/window.py", ["test/test_window.py", "test/test_window_contract.py"], None),
     "replay_scoring": ("avemotion_core/cli/replay.py", ["test/test_replay_scoring.py"],
                        ["read_labels", "label_at", "_score"]),
 }
