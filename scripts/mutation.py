@@ -157,10 +157,15 @@ def survivors(db: Path) -> str:
     return "\n".join(f"--- line {line}: {op}\n{diff}" for line, op, diff in rows)
 
 
-def mutate(name: str) -> dict[str, float]:
+def mutate(name: str, recheck: bool = False) -> dict[str, float]:
+    """Mutation-test one module; ``recheck``: only re-run the last session's survivors against the
+    current tests (after adding tests that should kill them)."""
     source, tests, functions = MODULES[name]
     work = OUT / name
     tree = work / "tree"
+    db = work / "session.sqlite"
+    if recheck and not db.is_file():
+        raise SystemExit(f"--recheck {name}: no earlier session in {work}")
     work.mkdir(parents=True, exist_ok=True)
     log = work / "cosmic-ray.log"
     log.write_text("")
@@ -179,12 +184,19 @@ def mutate(name: str) -> dict[str, float]:
         f'[cosmic-ray]\nmodule-path = "{source}"\ntimeout = {max(TIMEOUT_MIN, TIMEOUT_FACTOR * clean):.0f}\n'
         f'excluded-modules = []\ntest-command = "{" ".join(pytest)}"\n\n'
         f'[cosmic-ray.distributor]\nname = "local"\n{lines}')
-    db = work / "session.sqlite"
+    if recheck:  # the survivors become pending again; everything else keeps its result
+        with sqlite3.connect(db) as con:
+            con.execute("DELETE FROM work_results WHERE lower(test_outcome) = 'survived'")
+        return _execute(name, work, tree, config, db, env, log, t0)
     db.unlink(missing_ok=True)
     run([str(BIN / "cosmic-ray"), "init", str(config), str(db)], tree, env, log)
     if functions:
         run([str(BIN / "cr-filter-lines"), "--config", str(config), str(db)], tree, env, log)
     thin(db, tree / source)
+    return _execute(name, work, tree, config, db, env, log, t0)
+
+
+def _execute(name, work, tree, config, db, env, log, t0) -> dict[str, float]:
     run([str(BIN / "cosmic-ray"), "exec", str(config), str(db)], tree, env, log)
     c = counts(db)
     (work / "survivors.txt").write_text(survivors(db) + "\n")
@@ -198,13 +210,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", choices=[*MODULES, []], help="default: all")
     ap.add_argument("--list", action="store_true", help="print the modules and their tests")
+    ap.add_argument("--recheck", action="store_true",
+                    help="re-run only the previous session's surviving mutants against the current tests")
     args = ap.parse_args()
     if args.list:
         for name, (source, tests, functions) in MODULES.items():
             print(f"{name}: {source}{' ' + str(functions) if functions else ''} <- {' '.join(tests)}")
         return 0
     for name in args.modules or list(MODULES):
-        c = mutate(name)
+        c = mutate(name, args.recheck)
         print(f"{name}: {c['score']:.1f} % killed ({c['killed']} killed, {c['survived']} survived, "
               f"{c['incompetent']} incompetent, {c['skipped']} skipped, {c['other']} other; "
               f"{c['total']} mutants, {c['minutes']:.1f} min); survivors: {OUT / name / 'survivors.txt'}",

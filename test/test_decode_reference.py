@@ -103,3 +103,77 @@ def test_fill_raw_audio_writes_the_declared_byte_order(big):
     msg = C.fill_raw_audio(RawStamped(), x, C.RawAudioFormat("int16", 16000, 1, big))
     expected = np.array([0, 16384, -16384, 1, -32768], ">i2" if big else "<i2").tobytes()
     assert bytes(msg.audio.data) == expected
+
+
+# ------------------------------------------------- edges found by the mutation run (TESTING.md)
+class Stamp:
+    def __init__(self, sec: int, nanosec: int):
+        self.stamp = type("Time", (), {"sec": sec, "nanosec": nanosec})()
+
+
+def test_stamp_nanoseconds_must_be_below_one_second():
+    assert C.stamp_seconds(Stamp(7, 999_999_999)) == pytest.approx(7.999999999)
+    with pytest.raises(C.BadStamp):
+        C.stamp_seconds(Stamp(7, 1_000_000_000))
+    assert C.seconds_to_stamp(5.25) == (5, 250_000_000)
+    assert C.seconds_to_stamp(12.000000001) == (12, 1)
+
+
+@pytest.mark.parametrize(("h", "w"), [(0, 4), (4, 0)])
+def test_an_image_with_one_zero_side_is_empty(h, w):
+    msg = Image(height=h, width=w, encoding="rgb8", step=w * 3, data=bytes(12))
+    with pytest.raises(C.EmptyMessage):
+        C.image_to_rgb(msg)
+
+
+def test_image_side_limit_is_inclusive():
+    side = C.MAX_IMAGE_SIDE
+    column = np.arange(side * 3, dtype=np.uint64).astype(np.uint8).reshape(side, 1, 3)
+    msg = Image(height=side, width=1, encoding="rgb8", step=3, data=column.tobytes())
+    np.testing.assert_array_equal(C.image_to_rgb(msg), column)
+    for h, w in ((side + 1, 1), (1, side + 1)):
+        with pytest.raises(C.MessageTooLarge):
+            C.image_to_rgb(Image(height=h, width=w, encoding="mono8", step=w, data=bytes(h * w)))
+
+
+class AudioFields:
+    """A modern ``Audio`` message's fields, the typed arrays given as numpy arrays."""
+
+    def __init__(self, **arrays):
+        self.info = type("Info", (), {"format": 8, "rate": 16000, "channels": 1})()
+        names = ("float32", "int32", "int16", "int8", "uint8")
+        self.audio_data = type("Data", (), {f"{n}_data": arrays.get(n, []) for n in names})()
+
+
+def test_modern_audio_from_numpy_arrays():
+    pcm = np.array([0, 16384, -16384, -32768, 32767], np.int16)
+    y, rate = C.audio_to_mono(AudioFields(int16=pcm))
+    assert rate == 16000
+    np.testing.assert_allclose(y, pcm / 32768.0)
+
+
+def cv2_bytes(ext: str, w: int, h: int, *params: int) -> bytes:
+    import cv2
+
+    img = np.ascontiguousarray(data.astronaut()[:h, :w, ::-1])
+    ok, buf = cv2.imencode(ext, img, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def test_compressed_sizes_from_real_headers():
+    import cv2
+
+    webp = cv2_bytes(".webp", 300, 260, cv2.IMWRITE_WEBP_QUALITY, 80)  # lossy: a "VP8 " chunk
+    assert webp[12:16] == b"VP8 "
+    assert C.compressed_size(webp) == ("webp", 300, 260)
+    assert C.compressed_size(webp[:30]) == ("webp", 300, 260)  # the header alone is enough
+    jpeg = cv2_bytes(".jpg", 300, 260)
+    assert C.compressed_size(jpeg) == ("jpeg", 300, 260)
+    # fill bytes and a standalone marker (TEM) before the next segment are legal and skipped
+    assert C.compressed_size(jpeg[:2] + b"\xff\xff\xff\x01" + jpeg[2:]) == ("jpeg", 300, 260)
+    with pytest.raises(C.DecodeError):
+        C.compressed_size(b"\xff\xd8\xff\xff")  # ends in fill bytes: no frame header
+    png = cv2_bytes(".png", 1, 2)  # one pixel wide is a real image
+    out = C.compressed_to_rgb(type("Msg", (), {"data": png, "format": "png"})())
+    assert out.shape == (2, 1, 3)
