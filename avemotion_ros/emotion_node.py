@@ -38,7 +38,14 @@ from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.node_config import ConfigError, NodeConfig
-from avemotion_core.stream import FeatureStream, FrameJob, StreamScheduler, WindowJob, WindowResult
+from avemotion_core.stream import (
+    FeatureStream,
+    FrameJob,
+    StreamScheduler,
+    WindowJob,
+    WindowResult,
+    freeze_for_streaming,
+)
 from avemotion_ros import node_params
 from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
 from avemotion_ros.worker import StreamWorker
@@ -113,6 +120,9 @@ class EmotionNode(Node):
             import torch
 
             torch.set_num_threads(cfg.num_threads)
+        frozen = freeze_for_streaming(self.learner, self.image_size)
+        if frozen:
+            self.get_logger().warning(frozen)
         stream_cfg = cfg.stream_config()
         self.scheduler = StreamScheduler(stream_cfg)
         cropper = make_cropper(cfg.face_detector, self.image_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from avemotion_core.cli.common import (
@@ -148,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None and args.image_size != learner.image_size:
         raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
                          "face crops; leave it out to use the model's")
+    from avemotion_core.stream import freeze_for_streaming
+
+    frozen = freeze_for_streaming(learner, args.image_size or learner.image_size)  # as the node does
+    if frozen:
+        print(f"avemotion infer: {frozen}", file=sys.stderr)
     rows: list[dict] = []
     failed: list[str] = []
     for video, audio in clips:

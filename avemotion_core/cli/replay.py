@@ -187,7 +187,7 @@ def replay(args: argparse.Namespace) -> dict:
 
     from avemotion_core import messages as convert
     from avemotion_core.faces import make_cropper
-    from avemotion_core.stream import FeatureStream, StreamScheduler, WindowJob
+    from avemotion_core.stream import FeatureStream, StreamScheduler, WindowJob, freeze_for_streaming
 
     bag_path = existing_path(args.bag, "bag")
     ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None
@@ -210,6 +210,9 @@ def replay(args: argparse.Namespace) -> dict:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
+        frozen = freeze_for_streaming(learner, image_size)  # as the node does
+        if frozen:
+            print(f"replay: {frozen}", file=sys.stderr)
         stream_cfg = cfg.stream_config()
         if stream_cfg.hop_note():
             print(f"replay: {stream_cfg.hop_note()}", file=sys.stderr)

@@ -24,7 +24,7 @@ input.
 from avemotion_core.stream.audio_ring import AudioRing
 from avemotion_core.stream.clock import ClockGuard
 from avemotion_core.stream.config import StreamConfig
-from avemotion_core.stream.features import FeatureStream, WindowResult, run_jobs
+from avemotion_core.stream.features import FeatureStream, WindowResult, freeze_for_streaming, run_jobs
 from avemotion_core.stream.lattice import FrameLattice
 from avemotion_core.stream.scheduler import FrameJob, StreamScheduler, WindowJob
 
@@ -34,6 +34,7 @@ __all__ = [
     "FeatureStream",
     "FrameJob",
     "FrameLattice",
+    "freeze_for_streaming",
     "StreamConfig",
     "StreamScheduler",
     "WindowJob",

@@ -198,6 +198,27 @@ class FeatureStream:
         return torch.stack([e.feature if e is not None else blank for e in entries])
 
 
+def freeze_for_streaming(learner: Any, image_size: int) -> str | None:
+    """Run the learner's model as a frozen TorchScript graph at the stream's crop size.
+
+    A stream encodes one or two frames at a time, where eager PyTorch spends most of the time in
+    Python between the ~100 modules: the frozen graph (``learner.optimize()``, conv-BN folding)
+    encodes a frame ~1.5x faster at 64 and 224 px. The node, ``replay`` and ``infer`` all call this,
+    so they keep giving identical results. Returns why it was not done (already a graph, or the
+    trace failed: the eager model then runs), else None.
+    """
+    if learner.exported:
+        return None if learner.image_size == image_size else "TorchScript export at another crop size"
+    trained = learner.image_size
+    learner.image_size = image_size  # the size the graph is traced at
+    try:
+        learner.optimize()
+    except (RuntimeError, ValueError) as exc:
+        learner.image_size = trained
+        return f"running the eager model: freezing it failed ({exc})"
+    return None
+
+
 def run_jobs(features: FeatureStream, jobs: Iterable[Job], mode: str | None = None) -> list[WindowResult]:
     """Run jobs in order on one thread (replay, file inference); the classified windows."""
     results: list[WindowResult] = []
