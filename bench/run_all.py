@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = (
     ["model_forward.py", "--threads", "2", "--repeats", "3", "--batches", "1"],
     ["window_latency.py", "--threads", "1", "2", "--windows", "10"],
+    ["node_cpu.py", "--seconds", "20", "--sizes", "64", "224", "--floor"],  # the real node over DDS
     ["preprocess.py"],
     ["media.py"],
     ["train_throughput.py", "--sizes", "64", "--fusions", "ia"],
