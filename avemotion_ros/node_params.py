@@ -11,6 +11,7 @@ from __future__ import annotations
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from avemotion_core.node_config import ConfigError, NodeConfig, ParamSpec
 
@@ -44,4 +45,16 @@ def declare(node: Node) -> NodeConfig:
             node.declare_parameter(spec.name, spec.default, descriptor(spec))
     except ParameterException as exc:  # a type rclpy refuses, e.g. a string where an integer is declared
         raise ConfigError(str(exc)) from exc
+    node.add_pre_set_parameters_callback(_doubles_as_doubles)
     return NodeConfig.from_values({name: node.get_parameter(name).value for name in NodeConfig.defaults()})
+
+
+def _doubles_as_doubles(params: list[Parameter]) -> list[Parameter]:
+    """``ros2 param set ... min_confidence 1`` stores the double 1.0 (range-checked as a double).
+
+    rclpy runs this before validation for every run-time set (not at declaration, where NodeConfig
+    converts), so a dynamically typed double does not turn into an integer parameter.
+    """
+    doubles = {spec.name for spec in NodeConfig.specs() if type(spec.default) is float}
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.name in doubles and p.type_ == Parameter.Type.INTEGER else p for p in params]

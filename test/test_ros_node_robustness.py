@@ -138,6 +138,8 @@ def test_bombs_int_floats_live_parameters_and_a_signal_storm(ros_env, model_dir,
         flooder.start()
         listener.wait_for(lambda: len(debug_images) > 0, 60, proc, log, "a debug image (set live)")
         assert set_one("min_confidence", 1) == (True, "")
+        got = wait(client.get_parameters(["min_confidence"]), "get min_confidence").values[0]
+        assert (got.type, got.double_value) == (ParameterType.PARAMETER_DOUBLE, 1.0), got
         listener.wait_for(lambda: listener.counter("windows_dropped_low_confidence") >= 2, 60, proc, log,
                           "windows dropped by the live min_confidence")
         proc.send_signal(signal.SIGINT)
@@ -191,10 +193,16 @@ def test_startup_refuses_bad_parameters_and_metadata(ros_env, model_dir, tmp_pat
         "sha_abc": (dict(base, model_path=bad_meta("sha", sha256="abc")), "sha256"),
     }
     procs = {name: start(ros_env, tmp_path, f"bad_{name}", params) for name, (params, _) in cases.items()}
-    for name, (proc, log) in procs.items():
-        code = exit_code(proc, log, START_TIMEOUT)
-        text = log.read_text()
-        lines = [line for line in text.splitlines() if line.strip()]
-        assert code == 2, f"{name}: exit {code}\n{text}"
-        assert "Traceback" not in text and len(lines) == 1, f"{name}:\n{text}"
-        assert lines[0].startswith("emotion_node: error:") and cases[name][1] in lines[0], text
+    try:
+        for name, (proc, log) in procs.items():
+            code = exit_code(proc, log, START_TIMEOUT)
+            text = log.read_text()
+            lines = [line for line in text.splitlines() if line.strip()]
+            assert code == 2, f"{name}: exit {code}\n{text}"
+            assert "Traceback" not in text and len(lines) == 1, f"{name}:\n{text}"
+            assert lines[0].startswith("emotion_node: error:") and cases[name][1] in lines[0], text
+    finally:  # a node that accepted its bad value must not outlive the test
+        for proc, _ in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
