@@ -177,3 +177,56 @@ def test_compressed_sizes_from_real_headers():
     png = cv2_bytes(".png", 1, 2)  # one pixel wide is a real image
     out = C.compressed_to_rgb(type("Msg", (), {"data": png, "format": "png"})())
     assert out.shape == (2, 1, 3)
+
+
+def test_stamps_of_the_first_second_and_values():
+    assert C.stamp_seconds(Stamp(0, 5)) == pytest.approx(5e-9)  # sec 0 is valid once nanosec is set
+    assert C.stamp_seconds(Stamp(3, 250_000_000)) == 3.25
+
+
+def test_image_with_sides_but_no_bytes_is_empty_and_list_data_decodes(rgb):
+    with pytest.raises(C.EmptyMessage):
+        C.image_to_rgb(Image(height=4, width=4, encoding="rgb8", step=12, data=b""))
+    msg = type("Msg", (), dict(height=32, width=32, encoding="rgb8", step=96,
+                               data=list(rgb.tobytes())))()  # a plain list of ints
+    np.testing.assert_array_equal(C.image_to_rgb(msg), rgb)
+
+
+def test_mono16_gives_three_channels():
+    raw = np.array([[0x1234, 0xFF00]], "<u2").tobytes()
+    out = C.image_to_rgb(Image(height=1, width=2, encoding="mono16", step=4, data=raw))
+    np.testing.assert_array_equal(out, [[[0x12] * 3, [0xFF] * 3]])
+
+
+def test_frame_from_msg_shrinks_only_larger_frames(rgb):
+    msg = C.fill_image(Image(), rgb, "rgb8")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 9, 500
+    stamp, same = C.frame_from_msg(msg, False, 32)
+    assert stamp == pytest.approx(9.0000005)
+    np.testing.assert_array_equal(same, rgb)  # already at the limit: untouched
+    import cv2
+
+    _, small = C.frame_from_msg(msg, False, 16)
+    np.testing.assert_array_equal(small, cv2.resize(rgb, (16, 16), interpolation=cv2.INTER_AREA))
+    wide = C.fill_image(Image(), np.ascontiguousarray(np.concatenate([rgb, rgb], axis=1)), "rgb8")
+    wide.header.stamp.sec = 1
+    assert C.frame_from_msg(wide, False, 16)[1].shape == (8, 16, 3)  # aspect ratio kept
+
+
+def test_audio_from_msg_stamps_unstamped_chunks_by_arrival():
+    pcm = np.zeros(1600, "<i2")
+    msg = RawStamped()
+    msg.audio.data = pcm.tobytes()
+    fmt = C.RawAudioFormat("int16", 16000, 1)
+    stamp, samples, rate = C.audio_from_msg(msg, fmt, arrival=100.0)
+    assert stamp == pytest.approx(99.9) and rate == 16000 and len(samples) == 1600  # ended on arrival
+    msg.header = Stamp(50, 0)
+    assert C.audio_from_msg(msg, fmt)[0] == 50.0  # stamped: the header's first-sample time
+
+
+def test_raw_audio_rate_limit_is_inclusive():
+    assert C.RawAudioFormat("int16", C.MAX_AUDIO_RATE, 1).rate == C.MAX_AUDIO_RATE
+    with pytest.raises(ValueError, match="rate"):
+        C.RawAudioFormat("int16", C.MAX_AUDIO_RATE + 1, 1)
+    with pytest.raises(ValueError, match="rate"):
+        C.RawAudioFormat("int16", 0, 1)
