@@ -43,6 +43,7 @@ TIMEOUT_FACTOR, TIMEOUT_MIN = 4.0, 30.0  # a mutant slower than this x the clean
 # that catches one swap at a site nearly always catches the rest, so each site keeps the two most
 # telling swaps (the boundary one first), which keeps a module under ~30 min on 2 cores.
 KEEP_PER_SITE = 2
+RECHECK_HOLD = "not run yet (held back during --recheck)"
 PREFERRED = {"Eq": ["NotEq", "Lt"], "NotEq": ["Eq", "Gt"], "Lt": ["LtE", "GtE"], "LtE": ["Lt", "Gt"],
              "Gt": ["GtE", "LtE"], "GtE": ["Gt", "Lt"], "Is": ["IsNot"], "IsNot": ["Is"], "In": ["NotIn"],
              "NotIn": ["In"], "Add": ["Sub", "Mul"], "Sub": ["Add", "Mul"], "Mul": ["Div", "Add"],
@@ -136,7 +137,8 @@ def counts(db: Path) -> dict[str, int]:
         rows = con.execute("SELECT worker_outcome, test_outcome, COUNT(*) FROM work_results "
                            "GROUP BY worker_outcome, test_outcome").fetchall()
         total = con.execute("SELECT COUNT(*) FROM work_items").fetchone()[0]
-    out = {"total": total, "killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "other": 0}
+    out = {"total": total, "killed": 0, "survived": 0, "incompetent": 0, "skipped": 0, "other": 0,
+           "pending": total - sum(n for _, _, n in rows)}
     for worker, test, n in rows:  # SQLAlchemy stores the enum names (SKIPPED, KILLED, ...)
         worker, test = str(worker).lower(), str(test).lower()
         if worker == "skipped":
@@ -157,15 +159,16 @@ def survivors(db: Path) -> str:
     return "\n".join(f"--- line {line}: {op}\n{diff}" for line, op, diff in rows)
 
 
-def mutate(name: str, recheck: bool = False) -> dict[str, float]:
+def mutate(name: str, recheck: bool = False, resume: bool = False) -> dict[str, float]:
     """Mutation-test one module; ``recheck``: only re-run the last session's survivors against the
-    current tests (after adding tests that should kill them)."""
+    current tests (after adding tests that should kill them); ``resume``: run the mutants an
+    interrupted session has not run yet."""
     source, tests, functions = MODULES[name]
     work = OUT / name
     tree = work / "tree"
     db = work / "session.sqlite"
-    if recheck and not db.is_file():
-        raise SystemExit(f"--recheck {name}: no earlier session in {work}")
+    if (recheck or resume) and not db.is_file():
+        raise SystemExit(f"--recheck/--resume {name}: no earlier session in {work}")
     work.mkdir(parents=True, exist_ok=True)
     log = work / "cosmic-ray.log"
     log.write_text("")
@@ -184,9 +187,22 @@ def mutate(name: str, recheck: bool = False) -> dict[str, float]:
         f'[cosmic-ray]\nmodule-path = "{source}"\ntimeout = {max(TIMEOUT_MIN, TIMEOUT_FACTOR * clean):.0f}\n'
         f'excluded-modules = []\ntest-command = "{" ".join(pytest)}"\n\n'
         f'[cosmic-ray.distributor]\nname = "local"\n{lines}')
-    if recheck:  # the survivors become pending again; everything else keeps its result
+    if recheck:  # only the survivors run again; mutants never run (an interrupted session) stay pending
+        from cosmic_ray.work_db import WorkDB, use_db
+        from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+        with use_db(str(db), WorkDB.Mode.open) as wdb:
+            for item in wdb.pending_work_items:
+                wdb.set_result(item.job_id, WorkResult(WorkerOutcome.SKIPPED, RECHECK_HOLD))
         with sqlite3.connect(db) as con:
             con.execute("DELETE FROM work_results WHERE lower(test_outcome) = 'survived'")
+        try:
+            c = _execute(name, work, tree, config, db, env, log, t0)
+        finally:
+            with sqlite3.connect(db) as con:
+                con.execute("DELETE FROM work_results WHERE output = ?", (RECHECK_HOLD,))
+        return {**c, **counts(db)}
+    if resume:
         return _execute(name, work, tree, config, db, env, log, t0)
     db.unlink(missing_ok=True)
     run([str(BIN / "cosmic-ray"), "init", str(config), str(db)], tree, env, log)
@@ -212,15 +228,17 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="print the modules and their tests")
     ap.add_argument("--recheck", action="store_true",
                     help="re-run only the previous session's surviving mutants against the current tests")
+    ap.add_argument("--resume", action="store_true", help="run the mutants an interrupted session left")
     args = ap.parse_args()
     if args.list:
         for name, (source, tests, functions) in MODULES.items():
             print(f"{name}: {source}{' ' + str(functions) if functions else ''} <- {' '.join(tests)}")
         return 0
     for name in args.modules or list(MODULES):
-        c = mutate(name, args.recheck)
+        c = mutate(name, args.recheck, args.resume)
         print(f"{name}: {c['score']:.1f} % killed ({c['killed']} killed, {c['survived']} survived, "
-              f"{c['incompetent']} incompetent, {c['skipped']} skipped, {c['other']} other; "
+              f"{c['incompetent']} incompetent, {c['skipped']} skipped, {c['other']} other, "
+              f"{c['pending']} not run yet; "
               f"{c['total']} mutants, {c['minutes']:.1f} min); survivors: {OUT / name / 'survivors.txt'}",
               flush=True)
     return 0
