@@ -2,7 +2,8 @@
 
 Node starts cost seconds of imports each, so one test runs four nodes at once, fed by one publisher:
 
-- ``a``: CompressedImage (JPEG) camera, custom ``labels``, ``face_detector: mtcnn``,
+- ``a``: CompressedImage (JPEG) camera showing a tilted head (found by MTCNN, not by Haar),
+  custom ``labels``, ``face_detector: mtcnn``,
   ``max_frame_side`` below the camera's size, ``debug_image``, a ``min_confidence`` every window
   passes, one malformed image mid-stream and a camera that stops: checks published labels, the
   debug image's size and content (camera frame, label text, face box around the face), and the
@@ -155,8 +156,13 @@ def test_node_parameters_end_to_end(ros_env, model_dir, tmp_path):  # noqa: F811
     spinner.start()
 
     frames = face_frames(FPS, SIDE)
+    # node a's camera shows the head tilted by 35 degrees (about the face centre): MTCNN finds it in
+    # every frame, the Haar cascade in none, so audiovisual windows show that mtcnn is what runs
+    centre = tuple(float(c) * SIDE / 512 for c in ASTRONAUT_FACE_CENTRE)
+    tilt = cv2.getRotationMatrix2D(centre, 35, 1.0)
+    tilted = [cv2.warpAffine(f, tilt, (SIDE, SIDE), borderMode=cv2.BORDER_REFLECT) for f in frames]
     jpegs = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
-             for f in frames]
+             for f in tilted]
     decoded = [cv2.cvtColor(cv2.imdecode(j, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for j in jpegs]
     speech = speech_track(SECONDS, RATE)
     chunk = RATE // 10
@@ -261,7 +267,8 @@ def test_node_parameters_end_to_end(ros_env, model_dir, tmp_path):  # noqa: F811
         assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-5
         assert scores[0] >= 0.05
     modes = [(stamp_of(m) - t0, m.header.frame_id) for m in oa.emotions]
-    assert any(mode == "audiovisual" for end, mode in modes if end <= CAMERA_STOPS), modes  # mtcnn faces
+    assert any(mode == "audiovisual" for end, mode in modes if end <= CAMERA_STOPS), modes  # mtcnn found
+    assert oa.counter("windows_mode_audiovisual") > oa.counter("windows_video_without_face"), oa.statuses[-1]
     assert modes[-1][1] == "onlyaudio", modes  # the camera stopped
 
     # debug images: one per published window, at its stamp, downscaled to max_frame_side, showing
