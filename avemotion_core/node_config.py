@@ -18,15 +18,15 @@ from typing import Any
 from avemotion_core.faces import FACE_DETECTORS
 from avemotion_core.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
 from avemotion_core.stream import StreamConfig
+from avemotion_core.stream.config import MAX_FRAME_BACKLOG
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "avemotion_core" / "assets" / "default_model"
 AUDIO_FLAVOURS = ("modern", "raw")
 QOS_PROFILES = ("sensor_data", "reliable")
 DEVICES = ("cpu", "cuda")
-# Frame history is about (window + hop + max_delay) seconds of camera frames at up to
-# max_frame_side; at 30 fps of 4:3 frames it must fit this budget (defaults: 150 MB).
+# Decoded 4:3 frames at up to max_frame_side that the node may hold: the inference thread's backlog,
+# plus, with debug_image, one per lattice instant of the history (defaults: 28 MB).
 FRAME_BUFFER_BUDGET_MB = 1024
-NOMINAL_FPS = 30
 
 
 class ConfigError(ValueError):
@@ -164,18 +164,18 @@ class NodeConfig:
             raise ConfigError(f"image_size must be 0 (the model's) or >= 32, got {self.image_size}")
         if self.max_frame_side < self.image_size:
             raise ConfigError(f"max_frame_side {self.max_frame_side} < image_size {self.image_size}")
-        history = self.window_seconds + self.hop_seconds + self.max_delay
-        frame_mb = self.max_frame_side**2 * 3 * 3 / 4 / 2**20
-        if history * NOMINAL_FPS * frame_mb > FRAME_BUFFER_BUDGET_MB:
-            raise ConfigError(
-                f"window_seconds + hop_seconds + max_delay = {history:g} s of {NOMINAL_FPS} fps frames at "
-                f"max_frame_side {self.max_frame_side} need about {history * NOMINAL_FPS * frame_mb:.0f} MB "
-                f"(limit {FRAME_BUFFER_BUDGET_MB} MB); lower max_frame_side or max_delay")
         try:
-            self.stream_config()
+            stream = self.stream_config()
             self.raw_format()
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        held = MAX_FRAME_BACKLOG + 1 + (stream.history_instants if self.debug_image else 0)
+        frame_mb = self.max_frame_side**2 * 3 * 3 / 4 / 2**20
+        if held * frame_mb > FRAME_BUFFER_BUDGET_MB:
+            raise ConfigError(
+                f"{held} decoded frames at max_frame_side {self.max_frame_side} need about "
+                f"{held * frame_mb:.0f} MB (limit {FRAME_BUFFER_BUDGET_MB} MB); lower max_frame_side"
+                + (" or switch off debug_image" if self.debug_image else ""))
 
     def stream_config(self) -> StreamConfig:
         return StreamConfig(window_seconds=self.window_seconds, hop_seconds=self.hop_seconds,

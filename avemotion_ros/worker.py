@@ -16,13 +16,14 @@ from collections import deque
 from collections.abc import Callable
 
 from avemotion_core.stream import FrameJob, WindowJob
+from avemotion_core.stream.config import MAX_FRAME_BACKLOG
 
 
 class StreamWorker:
     """Runs ``run_frames(batch)`` and ``run_window(job, submitted_at)`` on one worker thread."""
 
     def __init__(self, run_frames: Callable[[list[FrameJob]], None],
-                 run_window: Callable[[WindowJob, float], None], max_frames: int = 8,
+                 run_window: Callable[[WindowJob, float], None], max_frames: int = MAX_FRAME_BACKLOG,
                  name: str = "inference"):
         self._run_frames = run_frames
         self._run_window = run_window

@@ -27,7 +27,7 @@ from avemotion_core.node_config import FRAME_BUFFER_BUDGET_MB, ConfigError, Node
     (dict(raw_audio_rate=10_000_000), "raw_audio_rate"),
     (dict(raw_audio_channels=0), "raw_audio_channels"),
     (dict(min_confidence=float("nan")), "finite"),
-    (dict(max_frame_side=4096), f"limit {FRAME_BUFFER_BUDGET_MB} MB"),  # 30 fps of 4096 px frames
+    (dict(max_frame_side=4096, debug_image=True), f"limit {FRAME_BUFFER_BUDGET_MB} MB"),  # 31 frames kept
     (dict(hop_seconds="fast"), "hop_seconds must be a number"),
     (dict(hop_seconds=True), "hop_seconds must be a number"),
     (dict(image_size=64.0), "image_size must be int"),

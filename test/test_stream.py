@@ -295,3 +295,22 @@ def test_windows_without_a_face_run_onlyaudio_and_degenerate_frames_are_missing(
     _, results, fs, _ = run_stream(learner, tiny, rate)
     assert results and all(r.mode == "onlyaudio" for r in results)
     assert fs.stats["frames_dropped_degenerate"] == 25
+
+
+def test_a_window_waiting_for_late_audio_keeps_all_its_frames():
+    """Frames decided while a window waits up to max_delay for a lagging microphone must not push
+    the window's own frames out of the feature ring (they would silently count as missing)."""
+    learner = AudiovisualEmotionLearner(image_size=64)
+    rate, lag = 16000, 4.0
+    cfg = StreamConfig(max_delay=5.0, stale_after=6.0)
+    s = StreamScheduler(cfg)
+    fs = FeatureStream(learner, FaceCropper(size=64), cfg)
+    ev = [(t + (lag if kind == "a" else 0.0), t, kind, p) for t, kind, p in events(9.0, 30, rate, 1600)]
+    ev.sort(key=lambda e: e[0])  # delivery order: the audio arrives 4 s after it was recorded
+    jobs = []
+    for _, stamp, kind, payload in ev:
+        frame = np.full((48, 64, 3), payload % 256, np.uint8) if kind == "v" else None
+        jobs += s.add_frame(stamp, frame) if kind == "v" else s.add_audio(stamp, payload, rate)
+    results = run_jobs(fs, jobs)
+    assert len(results) >= 5 and all(r.frames_present == 15 for r in results), \
+        [r.frames_present for r in results]

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from avemotion_core.labels import SEQ_LENGTH, WINDOW_SECONDS
 
+# Lattice frames that may wait for the inference thread; older ones are dropped (and counted) when
+# it falls further behind, so decoded frames never pile up.
+MAX_FRAME_BACKLOG = 8
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -86,6 +90,18 @@ class StreamConfig:
             return None
         return (f"hop_seconds {self.hop_seconds:g} is not a whole number of lattice steps of "
                 f"{self.period:.3f} s: windows are {self.hop_steps} steps = {self.hop:.3f} s apart")
+
+    @property
+    def clock_jump(self) -> float:
+        """Distance from the stream clock beyond which a stamp is a jump to confirm, not data: at
+        least ``jump_seconds``, and more than a modality may legitimately lag (``max_delay``)."""
+        return max(self.jump_seconds, self.max_delay + self.hop)
+
+    @property
+    def history_instants(self) -> int:
+        """Lattice instants whose frames (features) must be kept: a window's ``seq_length``, plus those
+        decided while the window waited up to ``max_delay`` for a lagging modality."""
+        return self.seq_length + math.ceil((self.max_delay + self.frame_tolerance) / self.period) + 2
 
     @property
     def keep_seconds(self) -> float:

@@ -115,7 +115,7 @@ class FeatureStream:
                                       image if self.keep_frames else None)
             self.stats["frames_encoded"] += 1
             self.stats["frames_without_face"] += not step.face_found
-        horizon = max(self.ring) - self.config.seq_length - 2 * self.config.hop_steps
+        horizon = max(self.ring) - self.config.history_instants
         for k in [k for k in self.ring if k < horizon]:
             del self.ring[k]
 

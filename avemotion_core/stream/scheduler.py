@@ -87,7 +87,7 @@ class StreamScheduler:
     def __init__(self, config: StreamConfig | None = None):
         self.config = cfg = config or StreamConfig()
         self.stats: Counter[str] = Counter()
-        self.clock = ClockGuard(cfg.jump_seconds, cfg.confirm_messages, cfg.stale_after)
+        self.clock = ClockGuard(cfg.clock_jump, cfg.confirm_messages, cfg.stale_after)
         self.timeline: _Timeline | None = None
         self.epoch = 0
         self.events: list[str] = []  # clock jumps, for the caller's log (it clears the list)
@@ -191,7 +191,7 @@ class StreamScheduler:
         for k, stamp, (kind, payload) in decided:
             tl.frame_stamps[k] = stamp
             jobs.append(FrameJob(tl.epoch, k, stamp, payload, kind))
-        horizon = tl.lattice.next_k - self.config.seq_length - 2 * self.config.hop_steps
+        horizon = tl.lattice.next_k - self.config.history_instants
         for k in [k for k in tl.frame_stamps if k < horizon]:
             del tl.frame_stamps[k]
         return jobs
