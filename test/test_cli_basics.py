@@ -59,7 +59,8 @@ def test_runtime_errors_exit_1(tmp_path, capsys):
     broken = tmp_path / "model"
     broken.mkdir()
     (broken / "metadata.json").write_text("{not json")
-    assert main(["export", str(tmp_path / "out"), "--model", str(broken)]) == 1
+    # an unusable --model is the caller's argument, refused like the node refuses it: exit 2
+    assert main(["export", str(tmp_path / "out"), "--model", str(broken)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     empty = tmp_path / "empty_dataset"
     empty.mkdir()

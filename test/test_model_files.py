@@ -91,5 +91,5 @@ def test_cli_reports_bad_metadata_in_one_line(tmp_path, capsys):
                  ["eval", tmp_path / "data", "--model", bad]):
         code = main([str(a) for a in argv])
         lines = capsys.readouterr().err.strip().splitlines()
-        assert code == 1 and len(lines) == 1, (argv, lines)
+        assert code == 2 and len(lines) == 1, (argv, lines)  # as the node: one line, exit 2
         assert "'num_class' must be an integer" in lines[0], lines

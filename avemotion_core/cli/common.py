@@ -62,8 +62,8 @@ def load_learner(model: str | os.PathLike[str] | None, device: str = "cpu"):
         raise UsageError(f"model directory not found: {path}{hint}")
     try:
         return AudiovisualEmotionLearner.from_model_dir(path, device=device, n_workers=0)
-    except ModelFileError:
-        raise
+    except ModelFileError as exc:  # the model named on the command line is unusable: as the node, exit 2
+        raise UsageError(str(exc)) from exc
     except RuntimeError as exc:  # a device that exists but fails to initialise
         raise CliError(str(exc)) from exc
 
