@@ -128,11 +128,13 @@ class HaarFaceDetector:
 
 
 class NoFaceDetector:
-    """For inputs that already show a cropped face (``face_detector: none``): never finds a face,
-    so every frame falls back to the centre crop."""
+    """For inputs that already show a cropped face (``face_detector: none``): the whole frame is the
+    face, so every frame gives the centre square crop and counts as showing a face (the stream's
+    no-face rule must not switch such a camera to ``onlyaudio``)."""
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        return []
+        h, w = image.shape[:2]
+        return [Box(0.0, 0.0, float(w), float(h))]
 
 
 FACE_DETECTORS = ("haar", "mtcnn", "none")
@@ -146,7 +148,9 @@ def make_cropper(face_detector: str, size: int) -> FaceCropper:
         from avemotion_core.mtcnn import MTCNNFaceDetector  # imports this module: deferred
 
         return FaceCropper(detector=MTCNNFaceDetector(), size=size)
-    return FaceCropper(detector=NoFaceDetector() if face_detector == "none" else None, size=size)
+    if face_detector == "none":  # the frame is the face: nothing to track
+        return FaceCropper(detector=NoFaceDetector(), size=size, track=False)
+    return FaceCropper(size=size)
 
 
 @dataclass

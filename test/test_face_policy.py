@@ -126,12 +126,12 @@ def test_make_cropper_settings_and_errors():
 
 
 def test_no_face_detector_centre_crops_a_frame_that_has_a_face():
-    """``face_detector: none`` is for topics that already show a cropped face: even a frame with an
-    obvious face is centre-cropped (counted missing), never searched."""
+    """``face_detector: none`` is for topics that already show a cropped face: the frame is the face
+    (found, not missing), centre-cropped and never searched, even with a face off centre."""
     frame = paste((240, 320), astronaut(200), 0, 20)  # face left of centre
-    assert NoFaceDetector().detect(frame) == []
+    assert NoFaceDetector().detect(frame) == [Box(0.0, 0.0, 320.0, 240.0)]
     result = make_cropper("none", 32).crop([frame, frame])
-    assert result.missing == 2
+    assert result.missing == 0
     assert result.boxes == [Box(40.0, 0.0, 280.0, 240.0)] * 2
     expected = cv2.resize(frame[:, 40:280], (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(result.crops[0], expected)
