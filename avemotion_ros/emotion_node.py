@@ -26,7 +26,8 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -348,11 +349,11 @@ def main(args: list[str] | None = None) -> int:
         print(f"emotion_node: error: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
-    # Not MultiThreadedExecutor: under a 30 fps camera + microphone its spinning thread ran at
-    # 100 % of a core (mostly system time) and kept the GIL from the inference thread; the soak
-    # measured windows at 5 s instead of 0.1 s and half the frames lost (BENCHMARKS.md;
-    # rclpy issue 1452 reports the same overhead).
-    executor = SingleThreadedExecutor()
+    # rclpy's EventsExecutor (C++, experimental since Jazzy) dispatches the ~60 camera + audio
+    # callbacks a second without rebuilding a Python wait set each time: 15 % less node CPU than
+    # SingleThreadedExecutor over DDS (BENCHMARKS.md, bench/node_cpu.py). Not MultiThreadedExecutor:
+    # its spinning thread ran at 100 % of a core and starved the inference thread (rclpy issue 1452).
+    executor = EventsExecutor()
     executor.add_node(node)
     try:
         while not stop.requested and rclpy.ok():
