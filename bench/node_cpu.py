@@ -11,7 +11,7 @@ headline figure, also split by thread; beside it the per-window latency (result 
 end stamp) p50/p95 and the modes published. ``--before REV`` runs the node of that git revision (a
 worktree of this repository) first, in its own process, with its own defaults, so both columns come
 from one run on one machine. ``--floor`` also measures a process that subscribes to the same topics
-with the node's executor and does nothing: what rclpy and DDS cost before any of our code runs.
+with the node's executor (EventsExecutor) and does nothing: what rclpy and DDS cost before any of our code runs.
 Needs the ROS env (``make setup``).
 """
 
@@ -72,7 +72,7 @@ def camera_frames(n: int = 30) -> list[np.ndarray]:
 
 SINK = """
 import sys, rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from audio_common_msgs.msg import AudioStamped
 from sensor_msgs.msg import CompressedImage, Image
@@ -83,7 +83,7 @@ compressed = sys.argv[1] == "compressed"
 node.create_subscription(CompressedImage if compressed else Image,
                          sys.argv[2] + ("/compressed" if compressed else "/camera"), lambda m: None, qos)
 node.create_subscription(AudioStamped, sys.argv[2] + "/audio", lambda m: None, qos)
-executor = SingleThreadedExecutor()
+executor = EventsExecutor()
 executor.add_node(node)
 try:
     while True:
