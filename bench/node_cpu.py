@@ -11,7 +11,8 @@ headline figure, also split by thread; beside it the per-window latency (result 
 end stamp) p50/p95 and the modes published. ``--before REV`` runs the node of that git revision (a
 worktree of this repository) first, in its own process, with its own defaults, so both columns come
 from one run on one machine. ``--floor`` also measures a process that subscribes to the same topics
-with the node's executor (EventsExecutor) and does nothing: what rclpy and DDS cost before any of our code runs.
+with the node's executor (EventsExecutor) and does nothing: what rclpy and DDS cost before any of
+our code runs.
 Needs the ROS env (``make setup``).
 """
 

@@ -26,7 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from avemotion_core.audio import load_audio  # noqa: E402
 from avemotion_core.faces import FACE_DETECTORS, make_cropper  # noqa: E402
 from avemotion_core.learner import AudiovisualEmotionLearner  # noqa: E402
-from avemotion_core.stream import FeatureStream, FrameJob, StreamConfig, StreamScheduler  # noqa: E402
+from avemotion_core.stream import (  # noqa: E402
+    FeatureStream,
+    FrameJob,
+    StreamConfig,
+    StreamScheduler,
+    freeze_for_streaming,
+)
 from avemotion_core.synth import ClipSpec, generate_clip  # noqa: E402
 from avemotion_core.video import probe_video, read_frames  # noqa: E402
 from bench.model_forward import machine_line  # noqa: E402
@@ -81,6 +87,9 @@ def main() -> None:
 
     learner = AudiovisualEmotionLearner.from_model_dir(args.model)
     size = args.image_size or learner.image_size
+    frozen = freeze_for_streaming(learner, size)  # as the node does
+    if frozen:
+        print(frozen)
     with tempfile.TemporaryDirectory() as tmp:
         groups = stream_jobs(Path(tmp), args.hop)
     config = StreamConfig(hop_seconds=args.hop)
