@@ -118,7 +118,7 @@ def jpeg_publisher(node, frames: list):
 
 
 def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: np.ndarray, rate: int,
-             transport: str = "raw", threads: int = 0) -> dict:
+             transport: str = "raw", threads: int | None = None) -> dict:
     """Stream into one process and measure it: the node of ``tree``, or the do-nothing floor (None)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -133,7 +133,8 @@ def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: 
         params.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": {
             **camera, "audio_topic": f"{PREFIX}/audio",
             "output_topic": f"{PREFIX}/emotion", "diagnostics_topic": f"{PREFIX}/diagnostics",
-            "image_size": size, "qos": "reliable", "num_threads": threads}}}))
+            "image_size": size, "qos": "reliable",
+            **({} if threads is None else {"num_threads": threads})}}}))
         env = subprocess_env("modern")
         env["PYTHONPATH"] = os.pathsep.join([str(tree or ROOT), env.get("PYTHONPATH", "")])
         code = "import sys; from avemotion_ros.emotion_node import main; sys.exit(main())"
@@ -188,7 +189,8 @@ def main() -> None:
     ap.add_argument("--transport", nargs="+", default=["raw"], choices=("raw", "compressed"),
                     help="camera messages: rgb8 Images (raw) and/or JPEG CompressedImages")
     ap.add_argument("--floor", action="store_true", help="also measure a subscriber that does nothing")
-    ap.add_argument("--threads", type=int, default=0, help="the nodes' num_threads (0 = torch's default)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="the nodes' num_threads (default: each revision's own default)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     import rclpy
