@@ -638,7 +638,7 @@ class AudiovisualEmotionLearner:
         overrides the metadata's and is then checked against the weights by ``load``.
 
         A directory written by ``avemotion export`` gives a learner that runs the frozen TorchScript
-        graph (1.2-1.6x faster on CPU than the learner's own path, BENCHMARKS.md) for ``infer``
+        graph (1.15-1.3x faster on CPU than the learner's own path, BENCHMARKS.md) for ``infer``
         and ``eval``, at the crop size the graph was traced at; ``fit``/``save``/``load`` refuse.
         """
         meta = read_metadata(path)
@@ -710,7 +710,7 @@ class AudiovisualEmotionLearner:
         """Run a frozen TorchScript graph instead of the Python model (OpenDR only raises here).
 
         The graph is made exactly as ``avemotion export`` makes it (trace at ``image_size``, freeze:
-        conv-BN folding, 1.2-1.6x faster on CPU, BENCHMARKS.md), written as an export directory to
+        conv-BN folding, 1.15-1.3x faster on CPU per window, BENCHMARKS.md), written as an export directory to
         ``path`` (a temporary one when None), reloaded from disk and checked against the Python
         model; a graph whose logits differ by more than ``tolerance`` x max(1, largest logit) is
         refused and the Python model kept. Afterwards ``infer``/``eval`` run the graph and
