@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import array
 import json
-import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,13 +29,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 from media_helpers import ASTRONAUT_FACE_CENTRE
 from ros_support import ros_env  # noqa: F401
+from test_ros_node import start_node, stop_node, write_params
 
 from avemotion_core.labels import EMOTIONS
 
-NODE = str(Path(sys.executable).with_name("emotion_node"))
 START_TIMEOUT = 120.0  # four nodes import torch at once on a shared 2-core machine
 LABELS = [f"class_{k}" for k in range(8)]
 FPS, RATE, SECONDS, CAMERA_STOPS, STALE_AFTER = 30, 16000, 9.0, 6.5, 1.0
@@ -54,29 +51,6 @@ def model_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "ia"
     AudiovisualEmotionLearner(fusion="ia").save(str(path))
     return path
-
-
-def write_params(tmp_path: Path, name: str, **params) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": params}}))
-    return path
-
-
-def start_node(env: dict[str, str], params: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([NODE, "--ros-args", "--params-file", str(params)], env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-
-def stop_node(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail("emotion_node did not exit within 20 s of SIGINT")
-    return proc.returncode
 
 
 class Outputs:
