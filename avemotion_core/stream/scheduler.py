@@ -98,22 +98,19 @@ class StreamScheduler:
         if not math.isfinite(stamp):
             self.stats["frames_dropped_bad_stamp"] += 1
             return []
-        jobs: list[Job] = []
-        tl = self._timeline_for(stamp, "video", jobs)
+        tl = self._timeline_for(stamp, "video")
         if tl is None:
             self.stats["frames_dropped_clock_jump"] += 1
-            return jobs
+            return []
         status, decided = tl.lattice.offer(stamp, (kind, payload))
         if status in ("duplicate", "out_of_order"):
             self.stats[f"frames_dropped_{status}"] += 1
-            return jobs
+            return []
         self.stats["frames"] += 1
         if status == "skipped":
             self.stats["frames_skipped_lattice"] += 1
         tl.video_reached = stamp
-        jobs += self._frame_jobs(tl, decided)
-        jobs += self._advance(tl)
-        return jobs
+        return self._frame_jobs(tl, decided) + self._advance(tl)
 
     def add_audio(self, stamp: float, samples: np.ndarray, rate: int) -> list[Job]:
         """A mono float chunk whose first sample was recorded at ``stamp``; jobs that became due."""
@@ -131,11 +128,10 @@ class StreamScheduler:
         if not np.all(np.isfinite(samples)):
             self.stats["audio_dropped_non_finite"] += 1
             return []
-        jobs: list[Job] = []
-        tl = self._timeline_for(stamp, "audio", jobs)
+        tl = self._timeline_for(stamp, "audio")
         if tl is None:
             self.stats["audio_dropped_clock_jump"] += 1
-            return jobs
+            return []
         cfg = self.config
         ring = tl.audio
         planned = int(math.ceil(cfg.keep_seconds * rate))
@@ -148,13 +144,12 @@ class StreamScheduler:
         status, gap = ring.append(stamp, samples.astype(np.float32, copy=False))
         if status != "ok":
             self.stats[f"audio_dropped_{status}"] += 1
-            return jobs
+            return []
         if gap:
             self.stats["audio_gaps"] += 1
             self.stats["audio_gap_samples"] += gap
         self.stats["audio_chunks"] += 1
-        jobs += self._advance(tl)
-        return jobs
+        return self._advance(tl)
 
     def finish(self) -> list[Job]:
         """End of a recording: the jobs still due, and the first window of a stream shorter than one
@@ -169,7 +164,7 @@ class StreamScheduler:
         return jobs
 
     # ------------------------------------------------------------------ clock
-    def _timeline_for(self, stamp: float, modality: str, jobs: list[Job]) -> _Timeline | None:
+    def _timeline_for(self, stamp: float, modality: str) -> _Timeline | None:
         """The timeline a message stamped ``stamp`` belongs to (None: held while a jump is checked)."""
         verdict = self.clock.check(stamp, modality)
         if verdict == "hold":
