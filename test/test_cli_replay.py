@@ -236,3 +236,19 @@ def test_replay_counts_a_decompression_bomb_in_the_bag(model, tmp_path):
     assert main(argv) == 0
     counters = json.loads(out.read_text())["summary"]["counters"]
     assert counters["malformed_compressed_too_large"] == 1 and counters["frames"] == 21, counters
+
+
+def test_replay_of_a_bag_damaged_inside_is_one_line(bags, model, tmp_path, capsys):
+    """Issue 14 item 8: garbage bytes inside an sqlite3 bag ended replay in an apsw.CorruptError
+    traceback; the bag opens, the damage shows up while reading."""
+    import shutil
+
+    bag = tmp_path / "damaged"
+    shutil.copytree(bags["sqlite3"], bag)
+    db = next(bag.glob("*.db3"))
+    with open(db, "r+b") as f:
+        f.seek(db.stat().st_size * 6 // 10 // 4096 * 4096)
+        f.write(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert main(["replay", str(bag), "--model", str(model), "--image-size", IMAGE_SIZE, "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is damaged after" in err[0] and "CorruptError" in err[0], err

@@ -18,6 +18,7 @@ import csv
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,7 +235,7 @@ def replay(args: argparse.Namespace) -> dict:
         t_run = time.perf_counter()
         quiet = args.no_progress or "-" in (args.csv, args.json)
         messages = tqdm(
-            reader.messages(connections=wanted),
+            _read_bag(reader.messages(connections=wanted), bag_path),
             total=sum(c.msgcount for c in wanted),
             desc="replay",
             unit="msg",
@@ -313,6 +314,23 @@ def replay(args: argparse.Namespace) -> dict:
     if ranges is not None:
         summary["scoring"] = _score(rows, list(learner.labels))
     return {"windows": rows, "summary": summary}
+
+
+def _read_bag(messages: Iterable, bag_path: Path) -> Iterator:
+    """The bag's messages; damage found while reading (a corrupt sqlite3 page, a broken mcap chunk)
+    ends the replay with one line naming the bag and how far it got, whatever the storage plugin
+    raised. Only the reader is guarded: an error in our own processing still shows its traceback."""
+    count, it = 0, iter(messages)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - each storage plugin has its own error types
+            raise CliError(f"the bag {bag_path} is damaged after {count} messages: "
+                           f"{type(exc).__name__}: {exc}") from exc
+        count += 1
+        yield item
 
 
 def _percentiles(values: list[float]) -> dict:
