@@ -430,6 +430,9 @@ class AudiovisualEmotionLearner:
         with torch.inference_mode():
             for audio, video, target in tqdm(loader, desc=f"eval {mode}", disable=silent, leave=False):
                 self._check_batch_crop(video, "evaluation")
+                if int(target.max()) >= self.num_class or int(target.min()) < 0:
+                    raise ValueError(f"evaluation targets reach class {int(target.max())} but this model has "
+                                     f"{self.num_class} classes ({', '.join(self.labels)})")
                 audio, video, target = self._to_device(audio, video, target)
                 audio, video = apply_eval_mode(audio, video, mode, generator=noise)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):

@@ -314,3 +314,31 @@ def test_infer_audio_only_and_onlyvideo_without_audio(trained, data, capsys):
         assert main(["infer", *argv, "--model", model]) == 2
         err = capsys.readouterr().err
         assert message in err and "audio_path" not in err, err
+
+
+def test_eval_scores_by_emotion_name_and_refuses_another_class_set(trained, data, tmp_path, capsys):
+    """Issue 14 item 9: a model whose labels are the RAVDESS emotions in another order is scored by
+    name (same per-class accuracy as the original); a 6-class model is one line, exit 2."""
+    import torch
+
+    base = ["--subset", "all", "--json", "--no-progress", "--mode", "audiovisual"]
+    assert main(["eval", str(data), "--model", str(trained["model"]), *base]) == 0
+    original = json.loads(capsys.readouterr().out)
+    learner = AudiovisualEmotionLearner.from_model_dir(trained["model"])
+    learner.image_size = int(IMAGE_SIZE)
+    head = learner.model.classifier[0]
+    with torch.no_grad():  # the same model with its outputs (and their names) in reverse order
+        head.weight.copy_(head.weight.flip(0))
+        head.bias.copy_(head.bias.flip(0))
+    learner.labels = learner.labels[::-1]
+    permuted = learner.save(str(tmp_path / "permuted"), verbose=False)
+    assert main(["eval", str(data), "--model", str(permuted), *base]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == original["labels"][::-1]
+    assert report["acc"] == pytest.approx(original["acc"])
+    assert report["per_class_acc"] == pytest.approx(original["per_class_acc"], nan_ok=True)
+    six = AudiovisualEmotionLearner(num_class=6, image_size=int(IMAGE_SIZE)).save(str(tmp_path / "six"),
+                                                                                 verbose=False)
+    assert main(["eval", str(data), "--model", str(six), *base]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "are not the 8 RAVDESS emotions" in err[0], err

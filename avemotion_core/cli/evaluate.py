@@ -73,9 +73,44 @@ def _subset(args: argparse.Namespace):
     return data
 
 
+class _ModelOrder:
+    """A dataset view whose targets are the model's class indices (same names, another order)."""
+
+    def __init__(self, data, order: list[int]):
+        self.data = data
+        self.order = order
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getattr__(self, name: str):  # crop size and the other facts learner.eval checks
+        return getattr(self.data, name)
+
+    def __getitem__(self, i: int):
+        audio, video, target = self.data[i]
+        return audio, video, self.order[int(target)]
+
+
+def class_order(labels: list[str]) -> list[int] | None:
+    """How dataset emotion codes map to the model's outputs: None when the model's labels are the
+    RAVDESS emotions in dataset order, the permutation when only the order differs; any other class
+    set cannot be scored on RAVDESS labels (a 6-class model ended in an IndexError, a permuted one
+    was scored against the wrong classes without a word)."""
+    from avemotion_core.labels import EMOTIONS
+
+    if list(labels) == list(EMOTIONS):
+        return None
+    if sorted(labels) == sorted(EMOTIONS):
+        return [list(labels).index(name) for name in EMOTIONS]
+    raise UsageError(f"the model's {len(labels)} classes ({', '.join(labels)}) are not the "
+                     f"{len(EMOTIONS)} RAVDESS emotions the dataset is labelled with "
+                     f"({', '.join(EMOTIONS)}); evaluate a model trained on these classes")
+
+
 def run(args: argparse.Namespace) -> int:
     existing_path(args.data, "dataset", "dir")  # cheap argument checks before loading the model
     learner = load_learner(args.model, args.device)
+    order = class_order(learner.labels)
     learner.batch_size = args.batch_size
     # The crops must be the model's: at another size the model still runs and scores at chance.
     if args.image_size is not None and args.image_size != learner.image_size:
@@ -83,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                          "face crops; leave it out to use the model's")
     args.image_size = learner.image_size
     data = _subset(args)
+    if order is not None:  # same emotions, the model's own order: score by name
+        data = _ModelOrder(data, order)
     results = {
         mode: learner.eval(data, silent=args.no_progress or args.json, verbose=False, mode=mode)
         for mode in EVAL_MODES
