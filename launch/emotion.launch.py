@@ -1,6 +1,6 @@
 """Launch ``emotion_node`` with a parameters file plus optional per-launch overrides.
 
-    ros2 launch avemotion_ros emotion.launch.py image_topic:=/cam/image audio_topic:=/mic hop_seconds:=0.25
+    ros2 launch avemotion_ros emotion.launch.py image_topic:=/cam/image audio_topic:=/mic hop_seconds:=0.24
 
 Every override argument defaults to '' = "keep the value from params_file", so editing the YAML is
 never silently undone by a launch default. ``launch`` / ``launch_ros`` are imported only inside
