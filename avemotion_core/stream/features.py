@@ -14,12 +14,12 @@ from avemotion_core.category import Category
 from avemotion_core.faces import Box, FaceCropper
 from avemotion_core.labels import MFCC_FRAMES, N_MFCC
 from avemotion_core.messages import ConversionError
+from avemotion_core.model import EVAL_MODES
 from avemotion_core.stream.config import StreamConfig
 from avemotion_core.stream.scheduler import FrameJob, Job, WindowJob
 from avemotion_core.window import audio_features
 
 MIN_FRAME_SIDE = 8  # smaller frames (a 1x1 "camera") carry no face: the instant counts as missing
-STREAM_MODES = ("audiovisual", "onlyaudio", "onlyvideo", "noisyaudio", "noisyvideo")
 
 
 @dataclass
@@ -87,7 +87,6 @@ class FeatureStream:
         self.ring: dict[int, _Entry] = {}
         self.epoch: int | None = None
         self._blank: torch.Tensor | None = None
-        self.crop_calls = 0  # frames cropped and encoded: the work the cache saves
 
     # ------------------------------------------------------------------ frames
     def run_frames(self, jobs: Iterable[FrameJob]) -> None:
@@ -107,7 +106,6 @@ class FeatureStream:
         if not decoded:
             return
         steps = [self.tracker.step(image) for _, image in decoded]
-        self.crop_calls += len(steps)
         features = self.learner.encode_frames(np.stack([s.crop for s in steps]))
         for (job, image), step, feature in zip(decoded, steps, features, strict=True):
             self.ring[job.k] = _Entry(job.stamp, feature, step.face_found, step.box,
@@ -158,8 +156,8 @@ class FeatureStream:
                 return None
             mode = ("audiovisual" if has_video and job.has_audio
                     else "onlyaudio" if job.has_audio else "onlyvideo")
-        elif mode not in STREAM_MODES:
-            raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(STREAM_MODES)}")
+        elif mode not in EVAL_MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(EVAL_MODES)}")
         category = self.learner.infer_features(self._audio_input(job, mode), self._video_input(entries, mode),
                                                mode)
         self.stats[f"windows_mode_{mode}"] += 1
