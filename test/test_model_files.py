@@ -18,10 +18,11 @@ from avemotion_core.model_files import MAX_METADATA_BYTES, read_metadata
 from avemotion_core.node_config import DEFAULT_MODEL
 
 
-def with_metadata(tmp_path: Path, name: str, **changes) -> Path:
-    """A copy of the embedded model with ``changes`` written into its metadata.json."""
+def with_metadata(tmp_path: Path, name: str, source: Path = DEFAULT_MODEL, **changes) -> Path:
+    """A copy of the model in ``source`` (the embedded one by default) with ``changes`` written into
+    its metadata.json (``None`` = JSON null)."""
     out = tmp_path / name
-    shutil.copytree(DEFAULT_MODEL, out)
+    shutil.copytree(source, out)
     meta = json.loads((out / "metadata.json").read_text())
     meta.update(changes)
     (out / "metadata.json").write_text(json.dumps(meta))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from ros_support import ros_env  # noqa: F401
 from test_convert import jpeg_bytes, png_bytes
+from test_model_files import with_metadata
 from test_ros_node import NODE, START_TIMEOUT, Listener, model_dir, topics  # noqa: F401
 
 
@@ -166,23 +167,11 @@ def test_bombs_int_floats_live_parameters_and_a_signal_storm(ros_env, model_dir,
     assert term_code == 0 and "Traceback" not in term_log.read_text(), term_log.read_text()
 
 
-def metadata_case(source: Path, root: Path, name: str, **changes) -> Path:
-    """A copy of the model in ``source`` with ``changes`` in its metadata.json (``None`` = JSON null)."""
-    import shutil
-
-    out = root / name
-    shutil.copytree(source, out)
-    meta = json.loads((out / "metadata.json").read_text())
-    meta.update(changes)
-    (out / "metadata.json").write_text(json.dumps(meta))
-    return out
-
-
 def test_startup_refuses_bad_parameters_and_metadata(ros_env, model_dir, tmp_path):  # noqa: F811
     base = dict(model_path=str(model_dir), image_size=64)
 
     def bad_meta(name: str, **changes) -> str:
-        return str(metadata_case(model_dir, tmp_path, name, **changes))
+        return str(with_metadata(tmp_path, name, model_dir, **changes))
 
     cases = {
         "max_delay": (dict(base, max_delay=1e9), "max_delay"),
