@@ -12,8 +12,8 @@ from avemotion_core.labels import EMOTIONS
 
 _LAZY = {
     "AudiovisualEmotionLearner": "avemotion_core.learner",
-    "get_audiovisual_emotion_dataset": "avemotion_core.dataset",
-    "load_inference_data": "avemotion_core.inference_data",
+    "get_audiovisual_emotion_dataset": "avemotion_core.data.dataset",
+    "load_inference_data": "avemotion_core.data.inference_data",
 }
 
 __all__ = ["EMOTIONS", "Category", *_LAZY]

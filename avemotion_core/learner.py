@@ -46,7 +46,7 @@ from avemotion_core.model import (
     apply_eval_mode,
     modality_dropout,
 )
-from avemotion_core.model_files import (
+from avemotion_core.model.files import (
     METADATA,
     OPENDR_WEIGHTS,
     is_torchscript_dir,
@@ -559,7 +559,7 @@ class AudiovisualEmotionLearner:
         image_size: int | None = None,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Read a clip into ``infer``'s inputs (see ``avemotion_core.inference_data``).
+        """Read a clip into ``infer``'s inputs (see ``avemotion_core.data.inference_data``).
 
         The positional parameters are OpenDR's. The crop size, frame count and audio geometry
         come from this model: ``target_im_size`` (or ``image_size``), ``save_frames``,
@@ -570,7 +570,7 @@ class AudiovisualEmotionLearner:
         so a silent video works. Other keywords (``split``, ``cropper``, ``min_last_seconds``)
         go to ``inference_data.load_inference_data``.
         """
-        from avemotion_core.inference_data import load_inference_data
+        from avemotion_core.data.inference_data import load_inference_data
 
         _choice("mode", mode, EVAL_MODES)
         if target_im_size is not None and image_size is not None and target_im_size != image_size:
@@ -719,8 +719,8 @@ class AudiovisualEmotionLearner:
         refused and the Python model kept. Afterwards ``infer``/``eval`` run the graph and
         ``fit``/``save`` refuse, as for any export, until ``reset()``. Returns ``path``.
         """
-        from avemotion_core.cli.export import export_torchscript
-        from avemotion_core.model_files import load_torchscript_dir
+        from avemotion_core.model.export import export_torchscript
+        from avemotion_core.model.files import load_torchscript_dir
 
         self._require_trainable("optimize")
         g = torch.Generator().manual_seed(1)

@@ -11,9 +11,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from avemotion_core.audio import check_signal, fit_length, mfcc, resample
-from avemotion_core.faces import Box, FaceCropper, as_rgb_uint8
+from avemotion_core.faces import Box, FaceCropper
 from avemotion_core.labels import IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SAMPLES
+from avemotion_core.media.audio import check_signal, fit_length, mfcc, resample
+from avemotion_core.media.image import as_rgb_uint8
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from sensor_msgs.msg import Image
 
-from avemotion_core import messages as convert
+from avemotion_core.stream import messages as convert
 
 
 class AVPublisher:

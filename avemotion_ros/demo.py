@@ -48,10 +48,10 @@ def make_recording(
     emotions: list[str], workdir: Path, rate: int
 ) -> tuple[list[np.ndarray], np.ndarray, list]:
     """Frames (30 fps) and audio (``rate`` Hz) of one clip per emotion, plus (start, end, label)."""
-    from avemotion_core.audio import load_audio
+    from avemotion_core.data.synth import FPS, ClipSpec, generate_clip
     from avemotion_core.labels import EMOTIONS
-    from avemotion_core.synth import FPS, ClipSpec, generate_clip
-    from avemotion_core.video import probe_video, read_frames
+    from avemotion_core.media.audio import load_audio
+    from avemotion_core.media.video import probe_video, read_frames
 
     frames: list[np.ndarray] = []
     audio: list[np.ndarray] = []
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.duration import Duration
     from vision_msgs.msg import Classification
 
-    from avemotion_core.node_config import NodeConfig
+    from avemotion_core.stream.node_config import NodeConfig
     from avemotion_ros.av_publisher import AVPublisher
 
     model = NodeConfig(model_path=args.model).model_dir()

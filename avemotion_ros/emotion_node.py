@@ -34,11 +34,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
-from avemotion_core import messages as convert
 from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
-from avemotion_core.node_config import ConfigError, NodeConfig
 from avemotion_core.stream import (
     FeatureStream,
     FrameJob,
@@ -47,6 +45,8 @@ from avemotion_core.stream import (
     WindowResult,
     freeze_for_streaming,
 )
+from avemotion_core.stream import messages as convert
+from avemotion_core.stream.node_config import ConfigError, NodeConfig
 from avemotion_ros import node_params
 from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
 from avemotion_ros.worker import StreamWorker

@@ -1,6 +1,6 @@
 """The rclpy side of ``emotion_node``'s parameters: descriptors, declaration and ``param set`` checks.
 
-What each parameter accepts lives in :class:`avemotion_core.node_config.NodeConfig` (ROS-free, so
+What each parameter accepts lives in :class:`avemotion_core.stream.node_config.NodeConfig` (ROS-free, so
 ``replay`` validates with the same code); here it becomes the ``ParameterDescriptor`` that
 ``ros2 param describe`` shows and rclpy enforces: description, range or choices, and read-only for
 everything that only takes effect at start-up.
@@ -13,7 +13,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from avemotion_core.node_config import ConfigError, NodeConfig, ParamSpec
+from avemotion_core.stream.node_config import ConfigError, NodeConfig, ParamSpec
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}

@@ -20,10 +20,10 @@ import soundfile as sf
 import torch
 from skimage import data
 
-from avemotion_core import audio, video
+from avemotion_core.data.inference_data import load_clip_window
 from avemotion_core.faces import FaceCropper, HaarFaceDetector
-from avemotion_core.inference_data import load_clip_window
-from avemotion_core.mtcnn import MTCNNFaceDetector
+from avemotion_core.faces.mtcnn import MTCNNFaceDetector
+from avemotion_core.media import audio, video
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

@@ -26,9 +26,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
 
-from avemotion_core.cli.export import write_onnx  # noqa: E402
 from avemotion_core.labels import IMAGE_SIZE, MFCC_FRAMES, N_MFCC, SEQ_LENGTH  # noqa: E402
 from avemotion_core.model import FUSIONS, MultiModalCNN  # noqa: E402
+from avemotion_core.model.export import write_onnx  # noqa: E402
 
 PATHS = ("eager", "im+cl", "ts", "ts+cl", "ort")
 

@@ -99,7 +99,7 @@ def jpeg_publisher(node, frames: list):
     import cv2
     from sensor_msgs.msg import CompressedImage
 
-    from avemotion_core import messages as convert
+    from avemotion_core.stream import messages as convert
     from avemotion_ros.av_publisher import AVPublisher
 
     jpegs = {id(f): cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes() for f in frames}

@@ -23,15 +23,15 @@ import av
 import cv2
 import torch
 
-from avemotion_core.audio import load_audio
-from avemotion_core.dataset import scan_ravdess
+from avemotion_core.data.dataset import scan_ravdess
+from avemotion_core.data.inference_data import load_clip_window
+from avemotion_core.data.synth import generate_dataset
+from avemotion_core.data.workers import worker_pool
 from avemotion_core.faces import HaarFaceDetector
-from avemotion_core.inference_data import load_clip_window
 from avemotion_core.labels import IMAGE_SIZE, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SECONDS
-from avemotion_core.synth import generate_dataset
-from avemotion_core.video import select_frame_indices
+from avemotion_core.media.audio import load_audio
+from avemotion_core.media.video import select_frame_indices
 from avemotion_core.window import audio_features
-from avemotion_core.workers import worker_pool
 
 OPENDR_FRAMES = 108  # 3.6 s at 30 fps
 

@@ -2,7 +2,7 @@
 
     python bench/window_latency.py [--model DIR] [--threads 1 2] [--windows 20] [--hop 0.48]
 
-Feeds a real generated clip (face video + espeak-ng speech, ``avemotion_core.synth``), looped, through
+Feeds a real generated clip (face video + espeak-ng speech, ``avemotion_core.data.synth``), looped, through
 the exact calls the node makes (``StreamScheduler`` jobs -> ``FeatureStream.run_frames`` for each
 lattice frame, once -> ``FeatureStream.run_window``) and prints per thread count the p50/p95 of one
 hop's work (its new frames' crop + encoding, then MFCC + window head), the split between the two,
@@ -23,9 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avemotion_core.audio import load_audio  # noqa: E402
-from avemotion_core.faces import FACE_DETECTORS, make_cropper  # noqa: E402
+from avemotion_core.data.synth import ClipSpec, generate_clip  # noqa: E402
+from avemotion_core.faces import make_cropper
 from avemotion_core.learner import AudiovisualEmotionLearner  # noqa: E402
+from avemotion_core.media.audio import load_audio  # noqa: E402
+from avemotion_core.media.video import probe_video, read_frames  # noqa: E402
+from avemotion_core.modes import FACE_DETECTORS  # noqa: E402
 from avemotion_core.stream import (  # noqa: E402
     FeatureStream,
     FrameJob,
@@ -33,8 +36,6 @@ from avemotion_core.stream import (  # noqa: E402
     StreamScheduler,
     freeze_for_streaming,
 )
-from avemotion_core.synth import ClipSpec, generate_clip  # noqa: E402
-from avemotion_core.video import probe_video, read_frames  # noqa: E402
 from bench.model_forward import machine_line  # noqa: E402
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "avemotion_core" / "assets" / "default_model"

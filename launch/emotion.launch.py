@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from avemotion_core.node_config import NodeConfig
+from avemotion_core.stream.node_config import NodeConfig
 
 OVERRIDABLE = (
     "image_topic", "compressed_image_topic", "audio_topic", "audio_flavour", "output_topic", "device",

@@ -3,7 +3,7 @@
 Two steps, so the expensive one can run on a GPU machine that has neither espeak-ng nor PyAV:
 
 1. ``pack RAVDESS_DIR PACK.npz``: preprocess a RAVDESS-format folder (``python -m
-   avemotion_core.synth``) through the normal dataset path and pack the cached windows into one
+   avemotion_core.data.synth``) through the normal dataset path and pack the cached windows into one
    small file (face crops as JPEG, MFCCs as float32, labels and actors).
 2. ``train PACK.npz OUT_DIR``: split by actor, train ``AudiovisualEmotionLearner`` on the packed
    windows (CUDA + bf16 when available), report held-out accuracy in every eval mode and save.
@@ -28,7 +28,7 @@ JPEG_QUALITY = 92
 
 
 def pack(root: str, out: str, image_size: int, workers: int | None) -> None:
-    from avemotion_core.dataset import get_audiovisual_emotion_dataset
+    from avemotion_core.data.dataset import get_audiovisual_emotion_dataset
 
     parts = get_audiovisual_emotion_dataset(root, preprocess=True, target_im_size=image_size, workers=workers)
     mfcc, labels, actors, blobs, offsets = [], [], [], [], [0]
@@ -74,7 +74,7 @@ class PackedWindows(Dataset):
 
 
 def train(pack_file: str, out: str, epochs: int, device: str, fusion: str, seed: int, logs: str) -> None:
-    from avemotion_core.dataset import split_actors
+    from avemotion_core.data.dataset import split_actors
     from avemotion_core.learner import AudiovisualEmotionLearner
 
     data = np.load(pack_file)
@@ -127,7 +127,7 @@ def train(pack_file: str, out: str, epochs: int, device: str, fusion: str, seed:
     learner.device = torch.device("cpu")
     learner.save(out)
     card = {
-        "trained_on": "synthetic RAVDESS-format clips (python -m avemotion_core.synth)",
+        "trained_on": "synthetic RAVDESS-format clips (python -m avemotion_core.data.synth)",
         "actors": {"train": train_a, "val": val_a, "test": test_a},
         "epochs": epochs,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),

@@ -31,9 +31,9 @@ OUT = ROOT / ".cache" / "mutation"  # .cache/ is git-ignored
 
 # module -> (source file, fast tests that should kill its mutants, functions to mutate (None = all))
 MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
-    "messages": ("avemotion_core/messages.py", ["test/test_decode_reference.py", "test/test_convert.py"],
-                 None),
-    "faces": ("avemotion_core/faces.py", ["test/test_face_policy.py", "test/test_faces.py"], None),
+    "messages": ("avemotion_core/stream/messages.py",
+                 ["test/test_decode_reference.py", "test/test_convert.py"], None),
+    "faces": ("avemotion_core/faces/cropper.py", ["test/test_face_policy.py", "test/test_faces.py"], None),
     "window": ("avemotion_core/window.py", ["test/test_window.py", "test/test_window_contract.py"], None),
     "replay_scoring": ("avemotion_core/cli/replay.py", ["test/test_replay_scoring.py"],
                        ["read_labels", "label_at", "_score"]),

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from media_helpers import moving_astronaut, speech
 
-from avemotion_core import audio
 from avemotion_core.labels import MFCC_FRAMES, WINDOW_SAMPLES
-from avemotion_core.video import write_video
+from avemotion_core.media import audio
+from avemotion_core.media.video import write_video
 
 
 @pytest.fixture(scope="module")

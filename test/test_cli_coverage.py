@@ -25,7 +25,7 @@ from torch.utils.data import ConcatDataset
 from avemotion_core.cli import main
 from avemotion_core.cli.common import load_learner
 from avemotion_core.cli.train import EVAL_MODES
-from avemotion_core.dataset import get_audiovisual_emotion_dataset
+from avemotion_core.data.dataset import get_audiovisual_emotion_dataset
 
 SIZE = int(IMAGE_SIZE)
 

@@ -14,7 +14,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from avemotion_core.cli import main
 from avemotion_core.cli.bag import typestore
 from avemotion_core.learner import AudiovisualEmotionLearner
-from avemotion_core.video import probe_video
+from avemotion_core.media.video import probe_video
 
 START = 1_700_000_000.0
 

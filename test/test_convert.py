@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from ros_support import ros_env  # noqa: F401
 from sensor_msgs.msg import CompressedImage, Image
 
-from avemotion_core import messages as C
+from avemotion_core.stream import messages as C
 
 FAST = settings(max_examples=30, deadline=None)
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,7 +194,7 @@ def test_decompression_bombs_cost_no_memory(tmp_path):
     proc = run_python(f"""
 import re, types
 from pathlib import Path
-from avemotion_core import messages as C
+from avemotion_core.stream import messages as C
 def peak_kb():  # VmHWM, not ru_maxrss: that one keeps the parent's peak across exec
     return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1])
 before = peak_kb()
@@ -218,7 +218,7 @@ def test_decoder_errors_are_conversion_errors():
     proc = run_python("""
 import cv2, numpy as np
 from sensor_msgs.msg import CompressedImage
-from avemotion_core import messages as C
+from avemotion_core.stream import messages as C
 data = cv2.imencode(".png", np.zeros((40, 40, 3), np.uint8))[1].tobytes()
 try:
     C.compressed_to_rgb(CompressedImage(format="png", data=data))

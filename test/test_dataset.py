@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from avemotion_core import dataset as ds
-from avemotion_core.inference_data import load_clip_window
-from avemotion_core.synth import generate_dataset
+from avemotion_core.data import dataset as ds
+from avemotion_core.data.inference_data import load_clip_window
+from avemotion_core.data.synth import generate_dataset
 
 SIZE = 64  # small crops keep the test fast; the cache is keyed by it
 

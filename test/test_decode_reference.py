@@ -13,7 +13,7 @@ import pytest
 from sensor_msgs.msg import Image
 from skimage import data
 
-from avemotion_core import messages as C
+from avemotion_core.stream import messages as C
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from media_helpers import astronaut, face_centre, paste
 
-from avemotion_core.faces import Box, FaceCropper, HaarFaceDetector, NoFaceDetector, _pick, make_cropper
+from avemotion_core.faces import Box, FaceCropper, HaarFaceDetector, NoFaceDetector, make_cropper
+from avemotion_core.faces.cropper import _pick
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_make_cropper_settings_and_errors():
     assert make_cropper("haar", 48).size == 48
     none = make_cropper("none", 40)
     assert isinstance(none.detector, NoFaceDetector) and none.size == 40
-    from avemotion_core.mtcnn import MTCNNFaceDetector
+    from avemotion_core.faces.mtcnn import MTCNNFaceDetector
 
     assert isinstance(make_cropper("mtcnn", 64).detector, MTCNNFaceDetector)
     for bad in ("retinaface", "Haar", ""):

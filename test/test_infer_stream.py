@@ -10,7 +10,7 @@ import pytest
 from media_helpers import astronaut, paste, speech
 
 from avemotion_core.cli import main
-from avemotion_core.video import write_video
+from avemotion_core.media.video import write_video
 
 FPS = 15
 

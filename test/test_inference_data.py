@@ -15,10 +15,10 @@ import soundfile as sf
 import torch
 from media_helpers import moving_astronaut, speech
 
-from avemotion_core.audio import AudioError
+from avemotion_core.data.inference_data import load_clip_window, load_inference_data
 from avemotion_core.faces import FaceCropper
-from avemotion_core.inference_data import load_clip_window, load_inference_data
-from avemotion_core.video import VideoError, write_video
+from avemotion_core.media.audio import AudioError
+from avemotion_core.media.video import VideoError, write_video
 
 FPS, SR = 30, 22050
 HOP_SECONDS = 512 / SR

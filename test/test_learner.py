@@ -292,7 +292,7 @@ def test_eval_and_fit_refuse_crops_of_another_size(tmp_path: Path) -> None:
     """At another crop size the model still runs (global pooling) and answers at chance: an error."""
     from torch.utils.data import ConcatDataset
 
-    from avemotion_core.dataset import AudiovisualEmotionDataset, Sample
+    from avemotion_core.data.dataset import AudiovisualEmotionDataset, Sample
 
     learner = AudiovisualEmotionLearner(num_class=4, n_workers=0, image_size=SIZE)
     audio, _ = _inputs(4)

@@ -14,8 +14,8 @@ import soundfile as sf
 from avemotion_core.cli import main
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
-from avemotion_core.model_files import MAX_METADATA_BYTES, read_metadata
-from avemotion_core.node_config import DEFAULT_MODEL
+from avemotion_core.model.files import MAX_METADATA_BYTES, read_metadata
+from avemotion_core.stream.node_config import DEFAULT_MODEL
 
 
 def with_metadata(tmp_path: Path, name: str, source: Path = DEFAULT_MODEL, **changes) -> Path:

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 from skimage import data
 
 from avemotion_core.faces import HaarFaceDetector, make_cropper
+from avemotion_core.faces.mtcnn import WEIGHTS, MTCNNFaceDetector
 from avemotion_core.fileio import ModelFileError
-from avemotion_core.mtcnn import WEIGHTS, MTCNNFaceDetector
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from avemotion_core.node_config import FRAME_BUFFER_BUDGET_MB, ConfigError, NodeConfig
+from avemotion_core.stream.node_config import FRAME_BUFFER_BUDGET_MB, ConfigError, NodeConfig
 
 
 @pytest.mark.parametrize("values, fragment", [

@@ -139,7 +139,7 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     from audio_common_msgs.msg import AudioStamped
     from sensor_msgs.msg import CompressedImage, Image
 
-    from avemotion_core import messages as convert
+    from avemotion_core.stream import messages as convert
     from avemotion_ros.av_publisher import AVPublisher, face_frames, speech_track
 
     prefix = "/live"

@@ -83,7 +83,7 @@ def stamp_of(msg) -> float:
 
 
 def set_stamp(msg, t: float) -> None:
-    from avemotion_core.messages import seconds_to_stamp
+    from avemotion_core.stream.messages import seconds_to_stamp
 
     msg.header.stamp.sec, msg.header.stamp.nanosec = seconds_to_stamp(t)
 
@@ -94,7 +94,7 @@ def test_node_parameters_end_to_end(ros_env, model_dir, tmp_path):  # noqa: F811
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CompressedImage, Image
 
-    from avemotion_core import messages as convert
+    from avemotion_core.stream import messages as convert
     from avemotion_ros.av_publisher import face_frames, speech_track
 
     common = dict(model_path=str(model_dir), image_size=64, qos="reliable", qos_depth=50, num_threads=1,

@@ -60,7 +60,7 @@ def test_bombs_int_floats_live_parameters_and_a_signal_storm(ros_env, model_dir,
     from rclpy.parameter_client import AsyncParameterClient
     from sensor_msgs.msg import CompressedImage, Image
 
-    from avemotion_core import messages as convert
+    from avemotion_core.stream import messages as convert
 
     prefix = "/robust"
     params = dict(**topics(prefix), model_path=str(model_dir), image_size=64, qos="reliable", num_threads=1,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avemotion_core.node_config import ConfigError, NodeConfig
+from avemotion_core.stream.node_config import ConfigError, NodeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avemotion_core import synth
-from avemotion_core.audio import load_audio
-from avemotion_core.video import probe_video, read_frames
+from avemotion_core.data import synth
+from avemotion_core.media.audio import load_audio
+from avemotion_core.media.video import probe_video, read_frames
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = "neutral,sad,surprised"  # codes 01, 04, 08
@@ -24,7 +24,8 @@ EMOTIONS = "neutral,sad,surprised"  # codes 01, 04, 08
 def generated(tmp_path_factory) -> Path:
     """Two actors x three emotions x one statement, through the command line with two workers."""
     out = tmp_path_factory.mktemp("ravdess")
-    cmd = [sys.executable, "-m", "avemotion_core.synth", str(out), "--actors", "2", "--emotions", EMOTIONS,
+    cmd = [sys.executable, "-m", "avemotion_core.data.synth", str(out), "--actors", "2",
+           "--emotions", EMOTIONS,
            "--statements", "1", "--repetitions", "1", "--seed", "0", "--workers", "2"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

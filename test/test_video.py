@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from media_helpers import moving_astronaut
 
-from avemotion_core import video
-from avemotion_core.video import VideoError
+from avemotion_core.media import video
+from avemotion_core.media.video import VideoError
 
 
 def _closest(decoded: np.ndarray, originals: list[np.ndarray]) -> int:

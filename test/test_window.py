@@ -8,9 +8,9 @@ import pytest
 import torch
 from media_helpers import astronaut, face_centre, moving_astronaut, paste, speech
 
-from avemotion_core import audio
 from avemotion_core.faces import FaceCropper
 from avemotion_core.labels import WINDOW_SAMPLES
+from avemotion_core.media import audio
 from avemotion_core.window import build_window
 
 

@@ -38,9 +38,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """
     found: list[type[BaseException]] = [CliError, ValueError, OSError]
     for module, names in (
-        ("avemotion_core.dataset", ("DatasetError",)),
+        ("avemotion_core.data.dataset", ("DatasetError",)),
         ("avemotion_core.fileio", ("ModelFileError", "DownloadError")),
-        ("avemotion_core.synth", ("SynthError",)),
+        ("avemotion_core.data.synth", ("SynthError",)),
     ):
         if module in sys.modules:
             found += [getattr(sys.modules[module], name) for name in names]

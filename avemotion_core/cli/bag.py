@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _stamp(store, t: float, frame_id: str):
-    from avemotion_core.messages import seconds_to_stamp
+    from avemotion_core.stream.messages import seconds_to_stamp
 
     sec, nsec = seconds_to_stamp(t)
     time_cls = store.types["builtin_interfaces/msg/Time"]
@@ -148,8 +148,8 @@ def _audio_msg(store, pcm: np.ndarray, rate: int, header, flavour: str):
 
 def _clip_audio(video: Path, audio: Path | None, has_audio: bool, rate: int) -> np.ndarray:
     """The clip's audio at ``rate`` as int16 PCM."""
-    from avemotion_core.audio import load_audio
     from avemotion_core.cli.infer import audio_partner
+    from avemotion_core.media.audio import load_audio
 
     source = audio or audio_partner(video) or (video if has_audio else None)
     if source is None:
@@ -188,7 +188,7 @@ def clips_to_bag(
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from avemotion_core.video import probe_video, read_frames
+    from avemotion_core.media.video import probe_video, read_frames
 
     store = typestore(audio_flavour)
     image_type = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]

@@ -20,8 +20,7 @@ from typing import Any
 import yaml
 
 from avemotion_core.fileio import atomic_write_bytes
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default_model"
+from avemotion_core.labels import DEFAULT_MODEL
 
 
 class CliError(Exception):

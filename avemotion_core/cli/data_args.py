@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from avemotion_core.cli.common import existing_path, image_size
-from avemotion_core.faces import FACE_DETECTORS
+from avemotion_core.modes import FACE_DETECTORS
 
 
 def _actor_list(text: str) -> list[int]:
@@ -43,7 +43,7 @@ def add_dataset_args(p: argparse.ArgumentParser, model_sized: bool = False) -> N
 
 def load_datasets(args: argparse.Namespace, preprocess: bool = True):
     """(train, val, test) via ``get_audiovisual_emotion_dataset`` with the parsed options."""
-    from avemotion_core.dataset import get_audiovisual_emotion_dataset
+    from avemotion_core.data.dataset import get_audiovisual_emotion_dataset
 
     data = existing_path(args.data, "dataset", "dir")
     return get_audiovisual_emotion_dataset(

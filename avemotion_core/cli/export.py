@@ -65,71 +65,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _inputs(learner, batch: int, size: int, seed: int):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    audio = torch.randn(batch, 10, 156, generator=g)
-    video = torch.rand(batch, 3, learner.seq_length, size, size, generator=g)
-    return audio.to(learner.device), video.to(learner.device)
-
-
-def export_torchscript(learner, out: Path, size: int, meta: dict, check: tuple, reference) -> float:
-    """Trace + freeze, save as a model directory, reload from disk, return max |Δ| from ``reference``
-    over both the whole-window graph and the frame encoder + window head the streaming engine runs.
-
-    ``reference`` is the eager model's output on the ``check`` inputs, computed once by ``run``.
-    """
-    import torch
-
-    from avemotion_core.model_files import load_torchscript_dir, save_torchscript_dir
-
-    model = learner.model.eval()
-    audio, video = _inputs(learner, 1, size, 0)
-    frames = video[:, :, 0]
-    with torch.no_grad():
-        features = model.forward_frames(frames).expand(1, learner.seq_length, -1)
-    methods = {"forward": (audio, video), "forward_frames": (frames,), "forward_head": (audio, features)}
-    with torch.no_grad():
-        # Three graphs in one file: the whole window (forward) and the split the streaming engine
-        # runs, frame encoder + window head. freeze folds batch norms into convolutions and inlines
-        # the weights (bench: "ts+cl").
-        traced = torch.jit.trace_module(model, methods, check_trace=False)
-        frozen = torch.jit.freeze(traced, preserved_attrs=["forward_frames", "forward_head"])
-        save_torchscript_dir(out, frozen, meta)
-        loaded, _ = load_torchscript_dir(out, learner.device)
-        a, v = check
-        batch, _, n, h, w = v.shape
-        feats = loaded.forward_frames(v.transpose(1, 2).reshape(batch * n, 3, h, w)).reshape(batch, n, -1)
-        split = loaded.forward_head(a, feats)
-        return float(max((loaded(*check) - reference).abs().max(), (split - reference).abs().max()))
-
-
-def write_onnx(model, example: tuple, path: str | Path, opset: int = 17) -> None:
-    """The ONNX graph ``avemotion export`` ships: inputs ``audio``/``video``, output ``logits``, any batch.
-
-    ``bench/model_forward.py`` times the same call, so its onnxruntime column is this export.
-    """
-    import torch
-
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            example,
-            str(path),
-            input_names=["audio", "video"],
-            output_names=["logits"],
-            dynamic_axes={"audio": {0: "batch"}, "video": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
-
-
 def export_onnx(learner, path: Path, size: int, opset: int) -> float:
     """Export with a dynamic batch axis, then run it in onnxruntime and return max |Δ|."""
     import torch
 
     from avemotion_core.fileio import atomic_path
+    from avemotion_core.model.export import example_inputs, write_onnx
 
     try:
         import onnxruntime
@@ -139,14 +80,14 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
             "requirements-dev.txt), or use --format torchscript"
         ) from exc
     model = learner.model.eval().cpu()
-    example = tuple(x.cpu() for x in _inputs(learner, 1, size, 0))
+    example = tuple(x.cpu() for x in example_inputs(learner, 1, size, 0))
     try:
         with atomic_path(path) as tmp:
             write_onnx(model, example, tmp, opset)
     finally:
         model.to(learner.device)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    a, v = (x.cpu() for x in _inputs(learner, 2, size, 1))
+    a, v = (x.cpu() for x in example_inputs(learner, 2, size, 1))
     (out,) = session.run(["logits"], {"audio": a.numpy(), "video": v.numpy()})
     with torch.no_grad():
         ref = model.cpu()(a, v).numpy()
@@ -157,7 +98,7 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.tolerance <= 0:
         raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
-    from avemotion_core.model_files import METADATA, TORCHSCRIPT, is_torchscript_dir, read_metadata
+    from avemotion_core.model.files import METADATA, TORCHSCRIPT, is_torchscript_dir, read_metadata
 
     out = Path(args.out_dir)
     if (out / METADATA).is_file() and not is_torchscript_dir(read_metadata(out)):
@@ -188,9 +129,11 @@ def run(args: argparse.Namespace) -> int:
                       exported_from_sha256=source.get("sha256", {}))
     import torch
 
+    from avemotion_core.model.export import example_inputs, export_torchscript
+
     # the inputs every export is compared on, at another batch size than the trace's: the graph must
     # not bake it in
-    check = _inputs(learner, 2, args.image_size, 1)
+    check = example_inputs(learner, 2, args.image_size, 1)
     with torch.no_grad():
         reference = learner.model.eval()(*check)
     scale = float(reference.abs().max())

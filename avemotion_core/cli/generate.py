@@ -1,4 +1,4 @@
-"""``avemotion generate``: a synthetic RAVDESS-format dataset (wraps ``avemotion_core.synth``)."""
+"""``avemotion generate``: a synthetic RAVDESS-format dataset (wraps ``avemotion_core.data.synth``)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion_core.synth import SynthError, generate_dataset, parse_emotions
+    from avemotion_core.data.synth import SynthError, generate_dataset, parse_emotions
 
     if args.actors > 24:
         raise UsageError(f"--actors must be <= 24 (RAVDESS has 24 actors), got {args.actors}")

@@ -17,7 +17,7 @@ from avemotion_core.cli.common import (
     write_json,
 )
 from avemotion_core.cli.train import EVAL_MODES
-from avemotion_core.faces import FACE_DETECTORS
+from avemotion_core.modes import FACE_DETECTORS
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm")
 

@@ -1,9 +1,9 @@
 """``avemotion replay``: run a recorded rosbag2 through the node's exact processing, offline.
 
-Messages are checked and decoded by ``avemotion_core.messages`` (the node's decoders) and run
+Messages are checked and decoded by ``avemotion_core.stream.messages`` (the node's decoders) and run
 through the node's streaming engine (``avemotion_core.stream``: scheduler, per-frame feature
 cache, window head) configured from the node's own parameter defaults
-(``avemotion_core.node_config.NodeConfig``) -- so what replay reports is what the robot would have
+(``avemotion_core.stream.node_config.NodeConfig``) -- so what replay reports is what the robot would have
 published. One deliberate difference: the node keeps only the newest window when inference falls
 behind (latest wins); replay classifies every window.
 
@@ -36,7 +36,7 @@ from avemotion_core.cli.common import (
     write_json,
 )
 from avemotion_core.cli.confusion_png import confusion_rows, save_confusion_png
-from avemotion_core.faces import FACE_DETECTORS
+from avemotion_core.modes import FACE_DETECTORS
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def _pick_topic(reader, wanted: str | None, types: tuple[str, ...], what: str) -
 
 def _node_config(args: argparse.Namespace, image_topic: str | None, audio: tuple[str, str] | None):
     """The node's parameters (its defaults + the replay's options), validated by the node's code."""
-    from avemotion_core.node_config import ConfigError, NodeConfig
+    from avemotion_core.stream.node_config import ConfigError, NodeConfig
 
     values: dict = {}
     for name in ("image_size", "face_detector", "raw_audio_format", "raw_audio_rate", "raw_audio_channels"):
@@ -186,9 +186,9 @@ def replay(args: argparse.Namespace) -> dict:
     from rosbags.rosbag2.errors import ReaderError
     from tqdm import tqdm
 
-    from avemotion_core import messages as convert
     from avemotion_core.faces import make_cropper
     from avemotion_core.stream import FeatureStream, StreamScheduler, WindowJob, freeze_for_streaming
+    from avemotion_core.stream import messages as convert
 
     bag_path = existing_path(args.bag, "bag")
     ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None

@@ -13,10 +13,7 @@ from pathlib import Path
 
 from avemotion_core.cli.common import UsageError, add_device, check_device, positive_int
 from avemotion_core.cli.data_args import add_dataset_args, load_datasets
-
-FUSIONS = ("ia", "it", "lt")
-DROPOUTS = ("zerodrop", "noisedrop", "nodrop")
-EVAL_MODES = ("audiovisual", "onlyaudio", "noisyvideo", "onlyvideo", "noisyaudio")
+from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FUSIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="TensorBoard logs + checkpoints (default ./runs; not --logs: torchrun owns --log-dir)",
     )
     p.add_argument("--fusion", choices=FUSIONS, default="ia")
-    p.add_argument("--mod-drop", choices=DROPOUTS, default="zerodrop", help="modality dropout in training")
+    p.add_argument("--mod-drop", choices=DROPOUT_MODES, default="zerodrop",
+                   help="modality dropout in training")
     p.add_argument("--pretr-ef", default=None, help="EfficientFace checkpoint for the visual branch")
     p.add_argument("--lr", type=float, default=0.04)
     p.add_argument(

@@ -7,7 +7,8 @@
 import torch
 from torch import nn
 
-FUSIONS = ("ia", "it", "lt")
+from avemotion_core.modes import FUSIONS
+
 AUDIO_DIM = 128  # audio stage-1 and stage-2 width
 VIDEO_STAGE1_DIM = 64
 VIDEO_STAGE2_DIM = 128

@@ -7,8 +7,7 @@ device and dtype and an optional generator makes the randomness reproducible.
 
 import torch
 
-DROPOUT_MODES = ("nodrop", "noisedrop", "zerodrop")
-EVAL_MODES = ("audiovisual", "noisyaudio", "noisyvideo", "onlyaudio", "onlyvideo")
+from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES
 
 
 def _check(mode: str, valid: tuple[str, ...], what: str) -> None:

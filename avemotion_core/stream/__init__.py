@@ -14,30 +14,39 @@ Data path (each stage one module):
 - ``features``: :class:`FeatureStream`, the model half: decodes, face-tracks, crops and encodes
   each lattice frame exactly once, keeps a ring of per-frame features and classifies each window by
   running only the window head over them.
+- ``messages``: ROS-free decoding of image and audio messages (also read from bags by replay).
+- ``node_config``: the node's parameters as one validated dataclass.
 
 The ROS node runs the scheduler in its subscription callbacks and the feature stream on its
 inference thread; ``avemotion replay`` (:func:`run_jobs`) and ``avemotion infer``
 (``media.classify_media``) run both in one loop, so all three give identical results for identical
 input.
+
+Names are imported lazily, as in the top-level package: a bag tool that only decodes messages
+does not import torch.
 """
 
-from avemotion_core.stream.audio_ring import AudioRing
-from avemotion_core.stream.clock import ClockGuard
-from avemotion_core.stream.config import StreamConfig
-from avemotion_core.stream.features import FeatureStream, WindowResult, freeze_for_streaming, run_jobs
-from avemotion_core.stream.lattice import FrameLattice
-from avemotion_core.stream.scheduler import FrameJob, StreamScheduler, WindowJob
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "AudioRing",
-    "ClockGuard",
-    "FeatureStream",
-    "FrameJob",
-    "FrameLattice",
-    "freeze_for_streaming",
-    "StreamConfig",
-    "StreamScheduler",
-    "WindowJob",
-    "WindowResult",
-    "run_jobs",
-]
+_LAZY = {
+    "AudioRing": "audio_ring",
+    "ClockGuard": "clock",
+    "StreamConfig": "config",
+    "FeatureStream": "features",
+    "WindowResult": "features",
+    "freeze_for_streaming": "features",
+    "run_jobs": "features",
+    "FrameLattice": "lattice",
+    "FrameJob": "scheduler",
+    "StreamScheduler": "scheduler",
+    "WindowJob": "scheduler",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"avemotion_core.stream.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'avemotion_core.stream' has no attribute {name!r}")

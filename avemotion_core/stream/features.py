@@ -13,9 +13,9 @@ import torch
 from avemotion_core.category import Category
 from avemotion_core.faces import Box, FaceCropper
 from avemotion_core.labels import MFCC_FRAMES, N_MFCC
-from avemotion_core.messages import ConversionError
 from avemotion_core.model import EVAL_MODES
 from avemotion_core.stream.config import StreamConfig
+from avemotion_core.stream.messages import ConversionError
 from avemotion_core.stream.scheduler import FrameJob, Job, WindowJob
 from avemotion_core.window import audio_features
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from avemotion_core.audio import load_audio
 from avemotion_core.faces import FaceCropper
 from avemotion_core.labels import SAMPLE_RATE, WINDOW_SECONDS
+from avemotion_core.media.audio import load_audio
+from avemotion_core.media.video import probe_video, read_frames
 from avemotion_core.stream.config import StreamConfig
 from avemotion_core.stream.features import FeatureStream, WindowResult
 from avemotion_core.stream.scheduler import FrameJob, StreamScheduler, WindowJob
-from avemotion_core.video import probe_video, read_frames
 
 AUDIO_CHUNK_SECONDS = 0.1
 

@@ -15,10 +15,10 @@ import warnings
 import numpy as np
 import torch
 
-from avemotion_core.audio import AudioError, load_audio
 from avemotion_core.faces import FaceCropper
 from avemotion_core.labels import IMAGE_SIZE, N_MFCC, SAMPLE_RATE, SEQ_LENGTH, WINDOW_SAMPLES, WINDOW_SECONDS
-from avemotion_core.video import VideoError, VideoInfo, probe_video, read_frames, select_frame_indices
+from avemotion_core.media.audio import AudioError, load_audio
+from avemotion_core.media.video import VideoError, VideoInfo, probe_video, read_frames, select_frame_indices
 from avemotion_core.window import Window, build_window
 
 

@@ -1,4 +1,4 @@
-"""Face detection (OpenCV Haar cascade; MTCNN in ``mtcnn.py``) and the causal face tracker.
+"""The causal face tracker and the square crop the model sees.
 
 The model sees 224x224 face crops. OpenDR took the first RetinaFace box with no margin, stretched it
 to a square and crashed when no face was found. Here one :class:`FaceTracker` follows the face over
@@ -12,132 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from avemotion_core.faces.box import Box, FaceDetector
+from avemotion_core.faces.haar import HaarFaceDetector, NoFaceDetector
 from avemotion_core.labels import IMAGE_SIZE
-
-
-@dataclass(frozen=True)
-class Box:
-    """Axis-aligned box in pixel coordinates of the full frame (x1, y1 exclusive); ``score`` is the
-    detector's confidence (for Haar: how many neighbouring windows agreed), 1.0 when unknown."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    score: float = 1.0
-
-    @property
-    def width(self) -> float:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> float:
-        return self.y1 - self.y0
-
-    @property
-    def area(self) -> float:
-        return max(0.0, self.width) * max(0.0, self.height)
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
-
-    def iou(self, other: Box) -> float:
-        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
-        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
-
-    def contains(self, x: float, y: float) -> bool:
-        return self.x0 <= x < self.x1 and self.y0 <= y < self.y1
-
-
-class FaceDetector(Protocol):
-    """Anything that returns face boxes for one RGB (or grayscale) uint8 image."""
-
-    def detect(self, image: np.ndarray) -> list[Box]: ...
-
-
-def as_rgb_uint8(image: np.ndarray, what: str = "frame") -> np.ndarray:
-    """Validate an image as uint8 RGB HxWx3 (grayscale HxW or HxWx1 is expanded), else ValueError."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"{what} must be uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{what} must be RGB HxWx3 or grayscale HxW, got shape {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"{what} is too small: {image.shape}")
-    return image
-
-
-@lru_cache(maxsize=1)
-def _haar_cascade() -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"cannot load the OpenCV Haar cascade {path}")
-    return cascade
-
-
-class HaarFaceDetector:
-    """Frontal-face Haar cascade shipped with opencv-python-headless (no weights to download).
-
-    Runs on a grayscale copy downscaled so its longer side is at most ``max_side`` pixels: detection
-    cost grows with the pixel count, and faces that matter for emotion are not tiny (at 640x480 the
-    smallest face found is ~30 px). No histogram equalisation: on frames with large flat areas it
-    stretched the face's contrast so much that the cascade missed most faces in our tests.
-    """
-
-    def __init__(self, max_side: int = 512, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 min_face: int = 24):
-        if max_side < 32 or min_face < 8 or scale_factor <= 1.0 or min_neighbors < 0:
-            raise ValueError("invalid Haar detector parameters")
-        self.max_side = max_side
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_face = min_face
-
-    def detect(self, image: np.ndarray, sizes: tuple[float, float] | None = None) -> list[Box]:
-        """Faces in ``image``; ``sizes`` bounds the face side in pixels (a tracker knows it roughly,
-        and scanning fewer scales halves the cost on the small regions it searches)."""
-        image = as_rgb_uint8(image, "image")
-        h, w = image.shape[:2]
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                              interpolation=cv2.INTER_AREA)
-        low, high = (self.min_face, 0) if sizes is None else (
-            max(self.min_face, int(sizes[0] * scale)), int(np.ceil(sizes[1] * scale)))
-        found, neighbours = _haar_cascade().detectMultiScale2(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(low, low), maxSize=(high, high))
-        return [Box(*(float(v) / scale for v in (x, y, x + bw, y + bh)), score=float(n))
-                for (x, y, bw, bh), n in zip(found, np.ravel(neighbours), strict=True)]
-
-
-class NoFaceDetector:
-    """For inputs that already show a cropped face (``face_detector: none``): the whole frame is the
-    face, so every frame gives the centre square crop and counts as showing a face (the stream's
-    no-face rule must not switch such a camera to ``onlyaudio``)."""
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        h, w = image.shape[:2]
-        return [Box(0.0, 0.0, float(w), float(h))]
-
-
-FACE_DETECTORS = ("haar", "mtcnn", "none")
+from avemotion_core.media.image import as_rgb_uint8
+from avemotion_core.modes import FACE_DETECTORS
 
 
 def make_cropper(face_detector: str, size: int) -> FaceCropper:
@@ -145,7 +28,7 @@ def make_cropper(face_detector: str, size: int) -> FaceCropper:
     if face_detector not in FACE_DETECTORS:
         raise ValueError(f"face_detector={face_detector!r} is not one of {FACE_DETECTORS}")
     if face_detector == "mtcnn":
-        from avemotion_core.mtcnn import MTCNNFaceDetector  # imports this module: deferred
+        from avemotion_core.faces.mtcnn import MTCNNFaceDetector  # torch: only when chosen
 
         return FaceCropper(detector=MTCNNFaceDetector(), size=size)
     if face_detector == "none":  # the frame is the face: nothing to track

@@ -21,11 +21,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from avemotion_core.faces import Box, as_rgb_uint8
+from avemotion_core.faces.box import Box
 from avemotion_core.fileio import ModelFileError
-from avemotion_core.model_files import check_digest
+from avemotion_core.media.image import as_rgb_uint8
+from avemotion_core.model.files import check_digest
 
-WEIGHTS = Path(__file__).parent / "assets" / "mtcnn" / "mtcnn.safetensors"
+WEIGHTS = Path(__file__).parents[1] / "assets" / "mtcnn" / "mtcnn.safetensors"
 
 
 def _conv_block(spec: list[tuple[int, int, int, int | None]]) -> list[tuple[str, nn.Module]]:

@@ -15,8 +15,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from avemotion_core.audio import check_signal
 from avemotion_core.labels import SEQ_LENGTH, WINDOW_SECONDS
+from avemotion_core.media.audio import check_signal
 
 
 class VideoError(ValueError):

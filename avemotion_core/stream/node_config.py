@@ -15,12 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from avemotion_core.faces import FACE_DETECTORS
-from avemotion_core.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
-from avemotion_core.stream import StreamConfig
-from avemotion_core.stream.config import MAX_FRAME_BACKLOG
+from avemotion_core.labels import DEFAULT_MODEL
+from avemotion_core.modes import FACE_DETECTORS
+from avemotion_core.stream.config import MAX_FRAME_BACKLOG, StreamConfig
+from avemotion_core.stream.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "avemotion_core" / "assets" / "default_model"
 AUDIO_FLAVOURS = ("modern", "raw")
 QOS_PROFILES = ("sensor_data", "reliable")
 DEVICES = ("cpu", "cuda")

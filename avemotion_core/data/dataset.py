@@ -7,7 +7,7 @@ its annotation file on every run and re-ran face detection on all 108 frames of 
 * file names are parsed and validated; each utterance (fields 2-7) is one sample whose video is
   the 02 or 01 mp4 and whose audio is the 03 wav (``'03' + name[2:]``) or, failing that, the 01
   mp4's own track;
-* features come from :func:`avemotion_core.inference_data.load_clip_window`, the same path used
+* features come from :func:`avemotion_core.data.inference_data.load_clip_window`, the same path used
   at inference time (one 3.6 s interval for both modalities, face crops, MFCC);
 * they are cached once per clip as ``.npz`` (MFCC float32 + uint8 crops), written atomically by
   parallel workers; a rerun skips finished clips, so an interrupted run simply resumes. The cache
@@ -35,12 +35,13 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from avemotion_core.faces import FACE_DETECTORS, make_cropper
+from avemotion_core.data.inference_data import load_clip_window
+from avemotion_core.data.workers import worker_pool
+from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import atomic_path, atomic_write_bytes
-from avemotion_core.inference_data import load_clip_window
 from avemotion_core.labels import EMOTIONS, SAMPLE_RATE, WINDOW_SECONDS
-from avemotion_core.video import probe_video
-from avemotion_core.workers import worker_pool
+from avemotion_core.media.video import probe_video
+from avemotion_core.modes import FACE_DETECTORS
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +403,7 @@ def get_audiovisual_emotion_dataset(
     are always selected by each file's real rate; a mismatch is warned about). ``device`` is
     accepted for OpenDR compatibility; preprocessing runs on the CPU. The cache lives in
     ``cache_dir`` (default ``path/.avemotion_cache``) in a folder named by the parameters.
-    ``face_detector`` is ``haar`` or ``mtcnn`` (``faces.FACE_DETECTORS``); train with the one the
+    ``face_detector`` is ``haar`` or ``mtcnn`` (``modes.FACE_DETECTORS``); train with the one the
     node will run, so the crops it sees look like the crops the model learned from.
     Only the training set is augmented.
     """

@@ -19,7 +19,7 @@ so any worker count gives identical files.
 
 Command line::
 
-    python -m avemotion_core.synth OUT_DIR --actors 4 --emotions all --statements 2 \
+    python -m avemotion_core.data.synth OUT_DIR --actors 4 --emotions all --statements 2 \
         --repetitions 1 --seed 0 [--intensities 2] [--workers N] [--av]
 """
 
@@ -41,10 +41,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from avemotion_core.data.workers import worker_pool
 from avemotion_core.fileio import atomic_path
 from avemotion_core.labels import EMOTIONS
-from avemotion_core.video import write_video
-from avemotion_core.workers import worker_pool
+from avemotion_core.media.video import write_video
 
 STATEMENTS = ("Kids are talking by the door", "Dogs are sitting by the door")
 AUDIO_SR = 48000  # RAVDESS audio-only files: 48 kHz, 16-bit, mono
@@ -482,7 +482,7 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m avemotion_core.synth",
+    parser = argparse.ArgumentParser(prog="python -m avemotion_core.data.synth",
                                      description="Write a synthetic dataset in the RAVDESS layout.")
     parser.add_argument("out_dir", help="dataset root; Actor_XX folders are created inside")
     parser.add_argument("--actors", type=int, default=4, help="actors 1..N (N <= 24)")
