@@ -9,26 +9,19 @@ file write is atomic, and ``fit`` runs unchanged under ``torchrun`` (DDP).
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
-import time
-from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
-from torch.utils.data.distributed import DistributedSampler
-from tqdm import tqdm
+from torch.utils.data import DataLoader, Dataset
 
 from avemotion_core.category import Category
-from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, download_file
+from avemotion_core.fileio import ModelFileError, atomic_write_bytes, download_file
 from avemotion_core.labels import (
     EMOTIONS,
     IMAGE_SIZE,
@@ -38,14 +31,7 @@ from avemotion_core.labels import (
     SEQ_LENGTH,
     WINDOW_SECONDS,
 )
-from avemotion_core.model import (
-    DROPOUT_MODES,
-    EVAL_MODES,
-    FUSIONS,
-    MultiModalCNN,
-    apply_eval_mode,
-    modality_dropout,
-)
+from avemotion_core.model import MultiModalCNN, apply_eval_mode
 from avemotion_core.model.files import (
     METADATA,
     OPENDR_WEIGHTS,
@@ -55,45 +41,19 @@ from avemotion_core.model.files import (
     read_metadata,
     save_model_dir,
 )
+from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FUSIONS
+from avemotion_core.train import loop as train_loop
+from avemotion_core.train.batches import check_crop_size
+from avemotion_core.train.evaluate import evaluate
 
 OPENDR_URL = "ftp://opendrdata.csd.auth.gr/perception/multimodal_human_centric/audiovisual_emotion_learner/"
 OPENDR_MODEL = "av_emotion_ia_zerodrop"
-
-
-def _all_reduce_sum(totals: torch.Tensor) -> None:
-    """Sum ``totals`` over all ranks in place; under gloo, return only once gloo has let go of it.
-
-    Gloo's worker thread drops its reference to a finished collective's tensor a moment after
-    ``all_reduce`` returns (measured: still held on 10-30 % of returns, released within 0.1 ms).
-    If Python frees the tensor first, that late drop has to take the GIL; when it comes during
-    interpreter shutdown the thread is killed inside a destructor and the process aborts with
-    "terminate called without an active exception". A rank that exits right after its last epoch
-    hit that in about 1 DDP run in 7 on 2 cores, so we wait for the drop here. The bound only
-    guards against a torch that keeps the tensor for another reason.
-    """
-    dist.all_reduce(totals)
-    if dist.get_backend() != "gloo":
-        return
-    deadline = time.monotonic() + 1.0
-    while totals._use_count() > 1 and time.monotonic() < deadline:
-        time.sleep(1e-4)
 
 
 def _choice(name: str, value: str, valid: Sequence[str]) -> str:
     if value not in valid:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(valid)}")
     return value
-
-
-def _declared_crop_sizes(dataset: Dataset) -> set[int]:
-    """Face-crop sizes a dataset says it holds (the feature cache records its own; ConcatDataset
-    and Subset are looked through). Datasets that declare nothing give an empty set."""
-    if isinstance(dataset, ConcatDataset):
-        return set().union(*(_declared_crop_sizes(d) for d in dataset.datasets))
-    if isinstance(dataset, Subset):
-        return _declared_crop_sizes(dataset.dataset)
-    size = getattr(dataset, "image_size", None)
-    return {size} if isinstance(size, int) else set()
 
 
 def _array_of(x: Any) -> Any:
@@ -215,197 +175,18 @@ class AudiovisualEmotionLearner:
         self._require_trainable("fit")
         if len(dataset) == 0:
             raise ValueError("training dataset is empty")
-        self._check_crop_size(dataset, "the training dataset")
+        check_crop_size(dataset, self.image_size, "the training dataset")
         if val_dataset is not None:
-            self._check_crop_size(val_dataset, "the validation dataset")
-        distributed = dist.is_available() and dist.is_initialized()
-        main = not distributed or dist.get_rank() == 0
-        log_dir = Path(logging_path)
-        ckpt_dir = log_dir / "checkpoints"
+            check_crop_size(val_dataset, self.image_size, "the validation dataset")
+        report = (lambda line: print(line, flush=True)) if verbose and not silent else None
+        return train_loop.fit(self, dataset, val_dataset, Path(logging_path), eval_mode=eval_mode,
+                              quiet=silent, report=report, restore_best=restore_best)
 
-        model = self.model
-        net: torch.nn.Module = model
-        if distributed:
-            ids = None
-            if self.device.type == "cuda":
-                ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
-            # find_unused_parameters: each fusion leaves some modules unused (ia: the branch
-            # classifiers and the other fusions' projections). Without it DDP never all-reduced
-            # the bucket holding them, so ranks trained apart, and a second step raised.
-            net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-        sampler = DistributedSampler(dataset, shuffle=True, seed=self.seed) if distributed else None
-        generator = torch.Generator().manual_seed(self.seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=sampler is None,
-            sampler=sampler,
-            num_workers=self.n_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=self.n_workers > 0,
-            generator=generator,
-        )
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=self.lr,
-            momentum=self.momentum,
-            dampening=self.dampening,
-            weight_decay=self.weight_decay,
-        )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=self.lr_steps, gamma=0.1)
-        history: dict[str, list[float]] = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
-        best_acc = -math.inf
-        start = 0
-        if self.checkpoint_load_iter > 0:
-            state = self._read_checkpoint(ckpt_dir / f"epoch_{self.checkpoint_load_iter:04d}.pt")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            sched_state = dict(state["scheduler"])
-            sched_state["milestones"] = Counter(sched_state["milestones"])
-            scheduler.load_state_dict(sched_state)
-            history = {k: list(v) for k, v in state["history"].items()}
-            best_acc = float(state["best_acc"])
-            start = int(state["epoch"])
-
-        writer = None
-        if main:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(log_dir))
-        try:
-            for epoch in range(start, self.iters):
-                if sampler is not None:
-                    sampler.set_epoch(epoch)
-                t0 = time.perf_counter()
-                loss, acc = self._train_epoch(net, loader, optimizer, silent or not main, epoch)
-                scheduler.step()
-                history["train_loss"].append(loss)
-                history["train_acc"].append(acc)
-                line = f"epoch {epoch + 1}/{self.iters} train loss {loss:.4f} acc {acc:.4f}"
-                improved = False
-                if val_dataset is not None and main:
-                    val = self.eval(val_dataset, silent=True, verbose=False, mode=eval_mode)
-                    history["val_loss"].append(val["cross_entropy"])
-                    history["val_acc"].append(val["acc"])
-                    improved = val["acc"] > best_acc
-                    best_acc = max(best_acc, val["acc"])
-                    line += f" | val ({eval_mode}) loss {val['cross_entropy']:.4f} acc {val['acc']:.4f}"
-                if main:
-                    assert writer is not None
-                    writer.add_scalar("train/loss", loss, epoch)
-                    writer.add_scalar("train/acc", acc, epoch)
-                    writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], epoch)
-                    if history["val_acc"]:
-                        writer.add_scalar("val/loss", history["val_loss"][-1], epoch)
-                        writer.add_scalar("val/acc", history["val_acc"][-1], epoch)
-                    state = {
-                        "epoch": epoch + 1,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": {**scheduler.state_dict(), "milestones": dict(scheduler.milestones)},
-                        "history": history,
-                        "best_acc": best_acc,
-                        "fusion": self.fusion,
-                        "num_class": self.num_class,
-                    }
-                    self._write_checkpoint(state, ckpt_dir / "last.pt")
-                    if improved:
-                        self._write_checkpoint(state, ckpt_dir / "best.pt")
-                    if self.checkpoint_after_iter > 0 and (epoch + 1) % self.checkpoint_after_iter == 0:
-                        self._write_checkpoint(state, ckpt_dir / f"epoch_{epoch + 1:04d}.pt")
-                    if verbose and not silent:
-                        print(f"{line} ({time.perf_counter() - t0:.1f}s)", flush=True)
-        finally:
-            if writer is not None:
-                writer.close()
-        if restore_best and val_dataset is not None:
-            if distributed:
-                dist.barrier()
-            best = ckpt_dir / "best.pt"
-            if best.is_file():
-                model.load_state_dict(self._read_checkpoint(best)["model"])
-        return history
-
-    def _train_epoch(
-        self,
-        net: torch.nn.Module,
-        loader: DataLoader,
-        optimizer: torch.optim.Optimizer,
-        quiet: bool,
-        epoch: int,
-    ) -> tuple[float, float]:
-        net.train()
-        totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, count
-        for audio, video, target in tqdm(loader, desc=f"epoch {epoch + 1}", disable=quiet, leave=False):
-            self._check_batch_crop(video, "training")
-            audio, video, target = self._to_device(audio, video, target)
-            audio, video, target = modality_dropout(audio, video, target, self.mod_drop)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = net(audio, video)
-            loss = F.cross_entropy(logits.float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            n = target.numel()
-            totals += torch.stack(
-                [
-                    loss.detach().double() * n,
-                    (logits.argmax(1) == target).sum().double(),
-                    totals.new_tensor(n),
-                ]
-            )
-        if dist.is_available() and dist.is_initialized():
-            _all_reduce_sum(totals)
-        loss_sum, correct, count = totals.tolist()
-        return loss_sum / max(count, 1), correct / max(count, 1)
-
-    def _check_crop_size(self, dataset: Dataset, what: str) -> None:
-        """Refuse a dataset whose feature cache was built at another crop size than the model's.
-
-        The backbone pools globally, so such crops run without an error and give answers at
-        chance: this is the silently wrong number that has to become a clear error.
-        """
-        wrong = _declared_crop_sizes(dataset) - {self.image_size}
-        if wrong:
-            sizes = "/".join(str(s) for s in sorted(wrong))
-            raise ValueError(
-                f"{what} holds {sizes} px face crops but this model takes {self.image_size} px crops "
-                f"(learner.image_size): build the dataset with target_im_size={self.image_size}"
-            )
-
-    def _check_batch_crop(self, video: torch.Tensor, what: str) -> None:
-        """The same check on the tensors, for datasets that do not declare their crop size."""
-        if video.dim() == 5 and tuple(video.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"{what} batch has {video.shape[-2]}x{video.shape[-1]} px frames but this model takes "
-                f"{self.image_size} px face crops (learner.image_size)"
-            )
-
-    def _to_device(
-        self, audio: torch.Tensor, video: torch.Tensor, target: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        video = video.to(self.device, non_blocking=True)
-        if video.dtype == torch.uint8:
-            video = video.float().div_(255)
-        return (
-            audio.to(self.device, dtype=torch.float32, non_blocking=True),
-            video,
-            torch.as_tensor(target).to(self.device, dtype=torch.long, non_blocking=True),
-        )
-
-    @staticmethod
-    def _write_checkpoint(state: dict[str, Any], path: Path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
-    @staticmethod
-    def _read_checkpoint(path: Path) -> dict[str, Any]:
-        if not path.is_file():
-            raise ModelFileError(f"checkpoint not found: {path}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt/truncated/pickled-code files all end here
-            raise ModelFileError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    def autocast(self) -> AbstractContextManager[Any]:
+        """The one place that decides mixed precision, for fit, eval and infer alike: bf16 autocast
+        when ``amp`` (default: on CUDA), never around a frozen graph, whose dtypes were fixed when
+        it was traced."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp and not self.exported)
 
     # ---------------------------------------------------------------- evaluation
     def eval(
@@ -420,41 +201,10 @@ class AudiovisualEmotionLearner:
         _choice("mode", mode, EVAL_MODES)
         if len(dataset) == 0:
             raise ValueError("evaluation dataset is empty")
-        self._check_crop_size(dataset, "the evaluation dataset")
+        check_crop_size(dataset, self.image_size, "the evaluation dataset")
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.n_workers)
-        self.model.eval()
-        confusion = torch.zeros(self.num_class, self.num_class, dtype=torch.long)
-        loss_sum = 0.0
-        # A fixed generator keeps the noisy* modes reproducible between runs.
-        noise = torch.Generator(device=self.device).manual_seed(self.seed)
-        with torch.inference_mode():
-            for audio, video, target in tqdm(loader, desc=f"eval {mode}", disable=silent, leave=False):
-                self._check_batch_crop(video, "evaluation")
-                if int(target.max()) >= self.num_class or int(target.min()) < 0:
-                    raise ValueError(f"evaluation targets reach class {int(target.max())} but this model has "
-                                     f"{self.num_class} classes ({', '.join(self.labels)})")
-                audio, video, target = self._to_device(audio, video, target)
-                audio, video = apply_eval_mode(audio, video, mode, generator=noise)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    logits = self.model(audio, video).float()
-                loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-                pred = logits.argmax(1)
-                idx = (target * self.num_class + pred).cpu()
-                confusion += torch.bincount(idx, minlength=self.num_class**2).view(self.num_class, -1)
-        total = int(confusion.sum())
-        support = confusion.sum(1)
-        per_class = {
-            self.labels[i]: (float(confusion[i, i] / support[i]) if support[i] > 0 else float("nan"))
-            for i in range(self.num_class)
-        }
-        result = {
-            "cross_entropy": loss_sum / total,
-            "acc": float(confusion.diagonal().sum()) / total,
-            "per_class_acc": per_class,
-            "confusion_matrix": confusion.tolist(),
-            "labels": list(self.labels),
-            "mode": mode,
-        }
+        result = evaluate(self.model, loader, self.labels, mode, image_size=self.image_size,
+                          device=self.device, seed=self.seed, autocast=self.autocast, silent=silent)
         if verbose and not silent:
             print(f"eval ({mode}): loss {result['cross_entropy']:.4f} acc {result['acc']:.4f}", flush=True)
         return result
@@ -493,7 +243,7 @@ class AudiovisualEmotionLearner:
         v = v.to(self.device)
         v = v.float().div_(255) if v.dtype == torch.uint8 else v.float()
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             a, v = apply_eval_mode(a, v, mode)
             logits = self.model(a, v)
         results = self._categories(logits, mode)
@@ -510,7 +260,7 @@ class AudiovisualEmotionLearner:
             raise ValueError(f"crops must be uint8 (N, S, S, 3), got {x.dtype} {tuple(x.shape)}")
         frames = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             return self.model.forward_frames(frames).float()
 
     def infer_features(self, audio: torch.Tensor | np.ndarray, features: torch.Tensor,
@@ -524,7 +274,7 @@ class AudiovisualEmotionLearner:
             raise ValueError(f"expected MFCC ({N_MFCC}, {MFCC_FRAMES}) and features ({self.seq_length}, D), "
                              f"got {tuple(a.shape)} and {tuple(features.shape)}")
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             logits = self.model.forward_head(a.unsqueeze(0), features.to(self.device).unsqueeze(0))
         return self._categories(logits, mode)[0]
 

@@ -10,7 +10,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from avemotion_core.learner import _all_reduce_sum
+from avemotion_core.train.distributed import all_reduce_sum
 
 ROUNDS = 300
 
@@ -19,7 +19,7 @@ rank, world = dist.get_rank(), dist.get_world_size()
 held = 0
 for _ in range(ROUNDS):
     totals = torch.tensor([rank, 1.0, 2.0], dtype=torch.float64)
-    _all_reduce_sum(totals)
+    all_reduce_sum(totals)
     expected = [world * (world - 1) / 2, world, 2.0 * world]
     if totals.tolist() != expected:
         sys.exit(f"rank {rank}: sum {totals.tolist()} != {expected}")

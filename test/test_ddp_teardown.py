@@ -2,9 +2,9 @@
 
 CI saw ``torchrun`` rank 1 die with SIGABRT ("terminate called without an active exception")
 after a clean epoch: gloo's worker thread released the epoch totals' tensor after the interpreter
-had begun to shut down. ``_all_reduce_sum`` waits for that release; this runs it between two real
-gloo processes and checks the tensor is free after every one of 300 reductions (without the
-wait, 10-30 % of them are still held).
+had begun to shut down. ``train.distributed.all_reduce_sum`` waits for that release; this runs it
+between two real gloo processes and checks the tensor is free after every one of 300 reductions
+(without the wait, 10-30 % of them are still held).
 """
 
 from __future__ import annotations
