@@ -24,11 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -98,17 +99,70 @@ def load_learner(cfg: NodeConfig) -> AudiovisualEmotionLearner:
     return learner
 
 
-class EmotionNode(Node):
+class EmotionNode(LifecycleNode):
+    """A managed node (REP-2002), as yolo_ros and ROS4HRI's recognizer are.
+
+    - create: parameters are declared and ``/diagnostics`` reports the lifecycle state;
+    - configure: parameters validated, model loaded and frozen, cropper and publishers made;
+    - activate: a fresh stream timeline, the inference thread, the subscriptions;
+    - deactivate: subscriptions and thread stopped (nothing is published);
+    - cleanup: model and publishers released (CUDA memory too).
+
+    A failed configure returns FAILURE with the reason on ``/diagnostics`` (and in the log); the
+    node stays unconfigured. ``main`` drives configure + activate unless ``autostart`` is false.
+    """
+
     def __init__(self, **kwargs: Any):
         super().__init__("emotion_node", **kwargs)
         try:
-            self.cfg = cfg = node_params.declare(self)
+            node_params.declare(self)
         except ConfigError as exc:
             raise StartupError(f"invalid parameters: {exc}") from exc
-        self._idle_debug_pub: Any = None  # kept while debug_image is switched off at run time
+        self.autostart = bool(self.get_parameter("autostart").value)
+        self.cfg: NodeConfig | None = None
+        self.error = ""  # why the last configure failed, reported on /diagnostics
+        self.lock = threading.Lock()  # scheduler + counters: callbacks vs worker vs diagnostics
+        self.counts: Counter[str] = Counter()
+        self.latency_ms: deque[float] = deque(maxlen=100)
+        self.infer_ms: deque[float] = deque(maxlen=100)
+        self.last_mode = ""
+        self.last_label = ""
+        self.learner: AudiovisualEmotionLearner | None = None
+        self.scheduler: StreamScheduler | None = None
+        self.features: FeatureStream | None = None
+        self.worker: StreamWorker | None = None
+        self.pub: Any = None
+        self.debug_pub: Any = None
+        self.subscriptions_: list[Any] = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        types = _message_types(cfg.audio_flavour, cfg.audio_stamped)
-        self._classification, self._hypothesis, audio_cls = types
+        # /diagnostics runs in every state: it is where a lifecycle manager's operator sees why
+        # configure failed. Its topic and period are range-checked by their descriptors already.
+        diag_topic = self.get_parameter("diagnostics_topic").value
+        self.diag_pub = self.create_publisher(DiagnosticArray, diag_topic, 10)
+        self.diag_timer = self.create_timer(self.get_parameter("diagnostics_period").value,
+                                            self._publish_diagnostics)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (StartupError, ConfigError) as exc:
+            self.error = str(exc)
+            self._release()
+            if not self.autostart:  # with autostart, main prints it as the one error line and exits
+                self.get_logger().error(f"configure failed: {exc}")
+            self._publish_diagnostics()
+            return TransitionCallbackReturn.FAILURE
+        self.error = ""
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        try:
+            self.cfg = cfg = node_params.read(self)
+        except ConfigError as exc:
+            raise StartupError(f"invalid parameters: {exc}") from exc
+        self._classification, self._hypothesis, self._audio_cls = _message_types(cfg.audio_flavour,
+                                                                                 cfg.audio_stamped)
         self.learner = load_learner(cfg)
         self.image_size = cfg.image_size or self.learner.image_size
         traced = self.learner.image_size
@@ -118,74 +172,109 @@ class EmotionNode(Node):
         if self.image_size > cfg.max_frame_side:
             raise StartupError(f"max_frame_side {cfg.max_frame_side} < image_size {self.image_size}")
         if cfg.num_threads:
-            import torch
-
             torch.set_num_threads(cfg.num_threads)
         frozen = freeze_for_streaming(self.learner, self.image_size)
         if frozen:
             self.get_logger().warning(frozen)
-        stream_cfg = cfg.stream_config()
-        self.scheduler = StreamScheduler(stream_cfg)
-        cropper = make_cropper(cfg.face_detector, self.image_size)
-        self.features = FeatureStream(self.learner, cropper, stream_cfg, decode=self._decode,
-                                      keep_frames=cfg.debug_image)
+        self.cropper = make_cropper(cfg.face_detector, self.image_size)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
-        self.lock = threading.Lock()  # scheduler + counters: callbacks vs worker vs diagnostics
-        self.counts: Counter[str] = Counter()
-        self.latency_ms: deque[float] = deque(maxlen=100)
-        self.infer_ms: deque[float] = deque(maxlen=100)
-        self.last_mode = ""
-        self.last_label = ""
+        self.pub = self.create_lifecycle_publisher(self._classification, cfg.output_topic, 10)
+        # made even while debug_image is off, so that switching it on at run time publishes at once
+        self.debug_pub = self.create_lifecycle_publisher(Image, cfg.debug_image_topic, 2)
+        self.get_logger().info(
+            f"emotion_node configured: model {cfg.model_dir()} "
+            f"({'TorchScript, ' if self.learner.exported else ''}fusion {self.learner.fusion}, "
+            f"{self.learner.num_class} classes, {cfg.device}), crops {self.image_size} px "
+            f"({cfg.face_detector})")
 
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        cfg = self.cfg
+        assert cfg is not None and self.learner is not None
+        stream_cfg = cfg.stream_config()
+        with self.lock:  # a new timeline: nothing from before a deactivate reaches a window after it
+            self.scheduler = StreamScheduler(stream_cfg)
+            self.features = FeatureStream(self.learner, self.cropper, stream_cfg, decode=self._decode,
+                                          keep_frames=cfg.debug_image)
+        self.worker = StreamWorker(self._encode, self._infer)
         # sensor_data = best effort (a late camera frame is worth nothing), with a deeper queue
         best_effort = cfg.qos == "sensor_data"
-        reliability = ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
-        qos = QoSProfile(depth=cfg.qos_depth, reliability=reliability)
-        self.pub = self.create_publisher(self._classification, cfg.output_topic, 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, cfg.diagnostics_topic, 10)
-        self.debug_pub = self.create_publisher(Image, cfg.debug_image_topic, 2) if cfg.debug_image else None
+        qos = QoSProfile(depth=cfg.qos_depth, reliability=(ReliabilityPolicy.BEST_EFFORT if best_effort
+                                                           else ReliabilityPolicy.RELIABLE))
         # The callbacks only read stamps, check fields and keep audio (well under a millisecond), so
-        # one executor thread serves them; decoding and the model run on the worker thread below.
+        # one executor thread serves them; decoding and the model run on the worker thread.
+        subs = []
         if cfg.image_topic:
-            on_image = lambda m: self._on_frame(m, "image")  # noqa: E731
-            self.create_subscription(Image, cfg.image_topic, on_image, qos)
+            subs.append(self.create_subscription(Image, cfg.image_topic,
+                                                 lambda m: self._on_frame(m, "image"), qos))
         if cfg.compressed_image_topic:
-            on_compressed = lambda m: self._on_frame(m, "compressed")  # noqa: E731
-            self.create_subscription(CompressedImage, cfg.compressed_image_topic, on_compressed, qos)
+            subs.append(self.create_subscription(CompressedImage, cfg.compressed_image_topic,
+                                                 lambda m: self._on_frame(m, "compressed"), qos))
         if cfg.audio_topic:
-            self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos)
-        self.worker = StreamWorker(self._encode, self._infer)
-        self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+            subs.append(self.create_subscription(self._audio_cls, cfg.audio_topic, self._on_audio, qos))
+        self.subscriptions_ = subs
         self.get_logger().info(
-            f"emotion_node ready: model {cfg.model_dir()} ({'TorchScript, ' if self.learner.exported else ''}"
-            f"fusion {self.learner.fusion}, "
-            f"{self.learner.num_class} classes, {cfg.device}); image '{cfg.image_topic}', "
-            f"compressed '{cfg.compressed_image_topic}', audio '{cfg.audio_topic}' ({cfg.audio_flavour}); "
-            f"window {cfg.window_seconds} s every {stream_cfg.hop:.2f} s, crops {self.image_size} px "
-            f"({cfg.face_detector}) -> '{cfg.output_topic}'"
-        )
+            f"emotion_node ready: image '{self._resolved(cfg.image_topic)}', compressed "
+            f"'{self._resolved(cfg.compressed_image_topic)}', audio '{self._resolved(cfg.audio_topic)}' "
+            f"({cfg.audio_flavour}); window {cfg.window_seconds} s every {stream_cfg.hop:.2f} s "
+            f"-> '{self.pub.topic_name}'")
         if stream_cfg.hop_note():
             self.get_logger().warning(stream_cfg.hop_note())
+        return super().on_activate(state)
+
+    def _resolved(self, topic: str) -> str:
+        """A topic as the graph sees it (namespace and remaps applied), for the ready line."""
+        return self.resolve_topic_name(topic) if topic else ""
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_streaming()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_streaming(self) -> None:
+        for sub in self.subscriptions_:
+            self.destroy_subscription(sub)
+        self.subscriptions_ = []
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def _release(self) -> None:
+        """Everything configure made, so that a new configure starts clean (and the GPU is free)."""
+        self._stop_streaming()
+        for pub in (self.pub, self.debug_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.pub = self.debug_pub = None
+        cuda = self.learner is not None and self.learner.device.type == "cuda"
+        self.learner = self.features = self.scheduler = None
+        self.cfg = None
+        if cuda:
+            torch.cuda.empty_cache()
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """``ros2 param set``: the whole config is re-validated; live parameters apply at once.
 
         rclpy has already refused read-only parameters and values outside the descriptor ranges;
-        this adds the checks that need the other values (and integers for doubles).
+        this adds the checks that need the other values (and integers for doubles). Before
+        configure there is no config yet: configure validates everything together.
         """
+        if self.cfg is None:
+            return SetParametersResult(successful=True)
         try:
             cfg = self.cfg.changed({p.name: p.value for p in params})
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         if cfg.diagnostics_period != self.cfg.diagnostics_period:
-            for timer in self.timers:
-                if timer.callback == self._publish_diagnostics:
-                    timer.timer_period_ns = round(cfg.diagnostics_period * 1e9)
-        if cfg.debug_image and self.debug_pub is None:
-            self.debug_pub = self._idle_debug_pub or self.create_publisher(Image, cfg.debug_image_topic, 2)
-        elif not cfg.debug_image and self.debug_pub is not None:
-            self._idle_debug_pub, self.debug_pub = self.debug_pub, None
-        self.features.keep_frames = cfg.debug_image  # the debug image draws on the window's frame
+            self.diag_timer.timer_period_ns = round(cfg.diagnostics_period * 1e9)
+        if self.features is not None:
+            self.features.keep_frames = cfg.debug_image  # the debug image draws on the window's frame
         self.cfg = cfg
         return SetParametersResult(successful=True)
 
@@ -273,9 +362,8 @@ class EmotionNode(Node):
                    "onlyvideo": "audio stale"}.get(win.mode, "both fresh")
             self.get_logger().info(f"inference mode -> {win.mode} ({why})")
         self.pub.publish(self._classification_msg(win))
-        debug_pub = self.debug_pub
-        if debug_pub is not None:
-            debug_pub.publish(self._debug_msg(win))
+        if self.cfg.debug_image:
+            self.debug_pub.publish(self._debug_msg(win))
 
     def _classification_msg(self, win: WindowResult) -> Any:
         msg = self._classification()
@@ -299,13 +387,18 @@ class EmotionNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def counters(self) -> dict[str, float]:
-        """Node, scheduler and feature-stream counters merged (also what /diagnostics reports)."""
+        """Node, scheduler and feature-stream counters merged (also what /diagnostics reports).
+
+        The scheduler's and feature stream's counters are those of the current activation."""
         with self.lock:
-            merged: dict[str, float] = dict(self.scheduler.stats)
-            merged.update(dict(self.features.stats))  # the worker's counters (a C-level copy)
+            merged: dict[str, float] = {}
+            if self.scheduler is not None and self.features is not None:
+                merged.update(self.scheduler.stats)
+                merged.update(dict(self.features.stats))  # the worker's counters (a C-level copy)
             merged.update(self.counts)
-            merged["windows_dropped_busy"] = self.worker.windows_replaced
-            merged["frames_dropped_busy"] = self.worker.frames_dropped
+            if self.worker is not None:
+                merged["windows_dropped_busy"] = self.worker.windows_replaced
+                merged["frames_dropped_busy"] = self.worker.frames_dropped
             for name, values in (("latency_ms", self.latency_ms), ("infer_ms", self.infer_ms)):
                 if values:
                     merged[f"{name}_last"] = values[-1]
@@ -315,13 +408,23 @@ class EmotionNode(Node):
 
     def _publish_diagnostics(self) -> None:
         values = self.counters()
+        lifecycle = self._state_machine.current_state[1]
         status = DiagnosticStatus(name="emotion_node: pipeline", hardware_id="avemotion")
         degraded = self.last_mode not in ("", "audiovisual")
         malformed = sum(v for k, v in values.items() if k.startswith("malformed_"))
-        status.level = DiagnosticStatus.WARN if degraded or malformed else DiagnosticStatus.OK
-        status.message = (f"mode {self.last_mode or 'waiting'}; last {self.last_label or '-'}; "
-                          f"{int(values.get('windows_published', 0))} published, {int(malformed)} malformed")
-        status.values = [KeyValue(key="mode", value=self.last_mode)] + [
+        if self.error:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f"{lifecycle}: configure failed: {self.error}"
+        elif lifecycle != "active":
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{lifecycle}: not processing"
+        else:
+            status.level = DiagnosticStatus.WARN if degraded or malformed else DiagnosticStatus.OK
+            published = int(values.get("windows_published", 0))
+            status.message = (f"mode {self.last_mode or 'waiting'}; last {self.last_label or '-'}; "
+                              f"{published} published, {int(malformed)} malformed")
+        status.values = [KeyValue(key="lifecycle_state", value=lifecycle),
+                         KeyValue(key="mode", value=self.last_mode)] + [
             KeyValue(key=k, value=f"{v:.1f}" if isinstance(v, float) else str(v))
             for k, v in sorted(values.items())
         ]
@@ -329,13 +432,13 @@ class EmotionNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
 
-    def shutdown(self) -> None:
-        """Stop the inference thread before the publishers it uses are destroyed."""
-        self.worker.stop()
-
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until SIGINT / SIGTERM (exit 0), or exit 2 with one line on a start-up error.
+
+    With ``autostart`` (default) the node is configured and activated here, so ``ros2 run`` and
+    ``ros2 launch`` start processing at once; with ``autostart: false`` it waits, unconfigured, for
+    a lifecycle manager (``ros2 lifecycle set /emotion_node configure``).
 
     rclpy's signal handlers are off: a signal only sets ``stop`` (see ``avemotion_ros.shutdown``),
     so the context is never shut down under the running executor and repeated signals during
@@ -345,6 +448,9 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = EmotionNode()
+        if node.autostart and (node.trigger_configure() != TransitionCallbackReturn.SUCCESS
+                               or node.trigger_activate() != TransitionCallbackReturn.SUCCESS):
+            raise StartupError(node.error or "activation failed")
     except StartupError as exc:
         print(f"emotion_node: error: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
@@ -363,7 +469,7 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if stop.requested:
             node.get_logger().info(f"{stop.signal.name}: shutting down")
-        node.shutdown()
+        node._release()  # the inference thread stops before the publishers it uses are destroyed
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

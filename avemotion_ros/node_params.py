@@ -38,14 +38,22 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return desc
 
 
-def declare(node: Node) -> NodeConfig:
-    """Declare every NodeConfig parameter on ``node``; the validated values, or a ConfigError."""
+def declare(node: Node) -> None:
+    """Declare every NodeConfig parameter on ``node`` (a ConfigError for a type rclpy refuses).
+
+    Declared when the node is created, so ``ros2 param`` works on an unconfigured lifecycle node;
+    the values are validated together by :func:`read` when the node is configured.
+    """
     try:
         for spec in NodeConfig.specs():
             node.declare_parameter(spec.name, spec.default, descriptor(spec))
     except ParameterException as exc:  # a type rclpy refuses, e.g. a string where an integer is declared
         raise ConfigError(str(exc)) from exc
     node.add_pre_set_parameters_callback(_doubles_as_doubles)
+
+
+def read(node: Node) -> NodeConfig:
+    """The node's current parameter values, validated as one NodeConfig (or a ConfigError)."""
     return NodeConfig.from_values({name: node.get_parameter(name).value for name in NodeConfig.defaults()})
 
 

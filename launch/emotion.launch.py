@@ -1,11 +1,16 @@
-"""Launch ``emotion_node`` with a parameters file plus optional per-launch overrides.
+"""Launch ``emotion_node`` with a parameters file, topic remaps and optional per-launch overrides.
 
     ros2 launch avemotion_ros emotion.launch.py image_topic:=/cam/image audio_topic:=/mic hop_seconds:=0.24
+    ros2 launch avemotion_ros emotion.launch.py namespace:=robot1   # /robot1/camera/image_raw ...
 
-Every override argument defaults to '' = "keep the value from params_file", so editing the YAML is
-never silently undone by a launch default. ``launch`` / ``launch_ros`` are imported only inside
-``generate_launch_description`` so this file (and ``overrides``) can be imported and checked where
-those packages are not installed (they are not on PyPI).
+The node's topics are relative (``image``, ``audio``, ``emotion``); ``image_topic``,
+``audio_topic`` and ``output_topic`` name what they are remapped to. Their defaults are relative
+too, so a ``namespace`` moves all of them, as ROS users expect. Every other override argument
+defaults to '' = "keep the value from params_file", so editing the YAML is never silently undone
+by a launch default. ``autostart:=false`` leaves the (lifecycle) node unconfigured for a lifecycle
+manager. ``launch`` / ``launch_ros`` are imported only inside ``generate_launch_description`` so
+this file (and ``overrides``, ``remappings``) can be imported and checked where those packages are
+not installed (they are not on PyPI).
 """
 
 from __future__ import annotations
@@ -16,10 +21,16 @@ from typing import Any
 
 from avemotion_core.stream.node_config import NodeConfig
 
+# launch argument -> (the node's relative topic it remaps, default target)
+REMAPS = {
+    "image_topic": ("image", "camera/image_raw"),
+    "audio_topic": ("audio", "audio"),
+    "output_topic": ("emotion", "emotion"),
+}
 OVERRIDABLE = (
-    "image_topic", "compressed_image_topic", "audio_topic", "audio_flavour", "output_topic", "device",
-    "model_path", "fusion", "labels", "window_seconds", "hop_seconds", "face_detector", "image_size",
-    "min_confidence", "debug_image", "qos",
+    "compressed_image_topic", "audio_flavour", "device", "model_path", "fusion", "labels",
+    "window_seconds", "hop_seconds", "face_detector", "image_size", "min_confidence", "debug_image",
+    "qos", "autostart",
 )
 _TYPES = {f.name: type(f.default) for f in fields(NodeConfig)}
 
@@ -56,6 +67,16 @@ def overrides(values: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def remappings(values: dict[str, str]) -> list[tuple[str, str]]:
+    """(node topic, target) pairs from the topic launch arguments ('' = the default target)."""
+    for name, target in values.items():
+        if name not in REMAPS:
+            raise ValueError(f"{name} is not a topic launch argument")
+        if any(c.isspace() for c in target):
+            raise ValueError(f"{name}={target!r}: a topic name has no spaces")
+    return [(topic, values.get(name) or default) for name, (topic, default) in REMAPS.items()]
+
+
 def generate_launch_description():
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.substitutions import LaunchConfiguration
@@ -64,13 +85,21 @@ def generate_launch_description():
     from launch import LaunchDescription
 
     def node_action(context, *args, **kwargs):
-        values = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDABLE}
-        params_file = LaunchConfiguration("params_file").perform(context)
+        def value(name: str) -> str:
+            return LaunchConfiguration(name).perform(context)
+
         return [Node(package="avemotion_ros", executable="emotion_node", name="emotion_node", output="screen",
-                     parameters=[params_file, overrides(values)])]
+                     namespace=value("namespace"),
+                     parameters=[value("params_file"), overrides({n: value(n) for n in OVERRIDABLE})],
+                     remappings=remappings({n: value(n) for n in REMAPS}))]
 
     arguments = [DeclareLaunchArgument("params_file", default_value=default_params_file(),
-                                       description="YAML with emotion_node parameters")]
+                                       description="YAML with emotion_node parameters"),
+                 DeclareLaunchArgument("namespace", default_value="", description="the node's namespace")]
+    arguments += [
+        DeclareLaunchArgument(name, default_value=target, description=f"what '{topic}' is remapped to")
+        for name, (topic, target) in REMAPS.items()
+    ]
     arguments += [
         DeclareLaunchArgument(name, default_value="", description=f"override {name} ('' = from params_file)")
         for name in OVERRIDABLE

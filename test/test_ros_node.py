@@ -60,12 +60,12 @@ def topics(prefix: str) -> dict[str, str]:
 
 def write_params(tmp_path: Path, name: str, **params) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": params}}))
+    path.write_text(yaml.safe_dump({"/**/emotion_node": {"ros__parameters": params}}))
     return path
 
 
-def start_node(env: dict[str, str], params: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([NODE, "--ros-args", "--params-file", str(params)], env=env,
+def start_node(env: dict[str, str], params: Path, log: Path, *ros_args: str) -> subprocess.Popen:
+    return subprocess.Popen([NODE, "--ros-args", "--params-file", str(params), *ros_args], env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 

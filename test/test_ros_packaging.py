@@ -27,7 +27,7 @@ def load_launch_module():
 
 def test_params_file_matches_node_defaults():
     doc = yaml.safe_load((ROOT / "config" / "emotion.yaml").read_text())
-    assert doc["emotion_node"]["ros__parameters"] == NodeConfig.defaults()
+    assert doc["/**/emotion_node"]["ros__parameters"] == NodeConfig.defaults()
 
 
 def test_node_config_rejects_bad_values():
@@ -58,6 +58,17 @@ def test_launch_overrides_are_typed_and_validated():
     assert got == {"hop_seconds": 0.25, "debug_image": True, "image_size": 112, "audio_flavour": "raw"}
     assert set(launch.OVERRIDABLE) <= set(NodeConfig.defaults())
     assert Path(launch.default_params_file()).is_file()
+    # topics: relative names in the node, remapped by the launch file (relative targets by default,
+    # so that a namespace moves them); the node's defaults are the remapped names
+    assert launch.remappings({}) == [("image", "camera/image_raw"), ("audio", "audio"),
+                                     ("emotion", "emotion")]
+    assert launch.remappings({"image_topic": "/cam/image", "output_topic": ""})[::2] == [
+        ("image", "/cam/image"), ("emotion", "emotion")]
+    defaults = NodeConfig.defaults()
+    assert [defaults[name] for name in launch.REMAPS] == [topic for topic, _ in launch.REMAPS.values()]
+    for bad in ({"hop_seconds": "0.5"}, {"image_topic": "/a b"}):
+        with pytest.raises(ValueError):
+            launch.remappings(bad)
     for bad in (
         {"hop_seconds": "fast"},
         {"debug_image": "yes"},
@@ -76,7 +87,7 @@ def test_launch_description_builds_where_launch_ros_exists():
         pytest.skip("launch_ros is not installed (not on PyPI): description built only on a ROS 2 system")
     description = launch.generate_launch_description()
     names = {a.name for a in description.entities if hasattr(a, "default_value")}
-    assert {"params_file", *launch.OVERRIDABLE} <= names
+    assert {"params_file", "namespace", *launch.REMAPS, *launch.OVERRIDABLE} <= names
 
 
 def test_package_manifest_is_valid_format3():

@@ -61,9 +61,10 @@ class NodeConfig:
     (``audiovisual`` / ``onlyaudio`` / ``onlyvideo``) because the message has no free field.
     """
 
-    image_topic: str = _param("/camera/image_raw", "sensor_msgs/Image camera topic ('' = none)")
+    image_topic: str = _param("image", "sensor_msgs/Image camera topic ('' = none); relative names resolve "
+                              "in the node's namespace and follow remaps (the launch file remaps image)")
     compressed_image_topic: str = _param("", "sensor_msgs/CompressedImage topic ('' = not subscribed)")
-    audio_topic: str = _param("/audio", "audio_common_msgs topic ('' = none)")
+    audio_topic: str = _param("audio", "audio_common_msgs topic ('' = none)")
     audio_flavour: str = _param("modern", "modern: AudioStamped (typed arrays + AudioInfo); raw: "
                                 "AudioDataStamped (uint8 bytes read as raw_audio_*)", choices=AUDIO_FLAVOURS)
     audio_stamped: bool = _param(True, "false: subscribe to Audio / AudioData without header "
@@ -73,7 +74,7 @@ class NodeConfig:
     raw_audio_rate: int = _param(16000, "raw flavour only: sample rate in Hz", low=1000, high=MAX_AUDIO_RATE)
     raw_audio_channels: int = _param(1, "raw flavour only: interleaved channels (averaged to mono)",
                                      low=1, high=MAX_AUDIO_CHANNELS)
-    output_topic: str = _param("/emotion", "vision_msgs/Classification; header.stamp = window end, "
+    output_topic: str = _param("emotion", "vision_msgs/Classification; header.stamp = window end, "
                                "frame_id = eval mode")
     diagnostics_topic: str = _param("/diagnostics", "diagnostic_msgs/DiagnosticArray with counters and "
                                     "latency")
@@ -107,6 +108,8 @@ class NodeConfig:
     debug_image: bool = _param(False, "publish the window's middle frame with the label on debug_image_topic",
                                live=True)
     debug_image_topic: str = _param("~/debug_image", "sensor_msgs/Image debug output")
+    autostart: bool = _param(True, "configure and activate at start (false: stay unconfigured for a "
+                             "lifecycle manager)")
     diagnostics_period: float = _param(1.0, "seconds between /diagnostics messages", low=0.05, high=3600.0,
                                        live=True)
 
