@@ -1,0 +1,70 @@
+"""Hostile input of issue 14 items 13 and 14: media and bags shorter than their headers declare,
+and a dataset with one corrupt clip among good ones.
+
+Everything runs on real files: clips made by ``avemotion generate``, truncated or overwritten with
+garbage the way a failed copy or a bad disk leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from cli_support import IMAGE_SIZE, run_cli
+
+from avemotion_core.cli import main
+
+
+@pytest.fixture(scope="module")
+def av_clip(tmp_path_factory) -> Path:
+    """One generated audio+video mp4 (01-*), about 3.6 s."""
+    root = tmp_path_factory.mktemp("av_clip")
+    proc = run_cli("generate", root, "--actors", "1", "--emotions", "happy", "--statements", "1", "--av",
+                   "--frame-size", "192x144", "--workers", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    return next(root.rglob("01-*.mp4"))
+
+
+def faststart_copy(src: Path, dst: Path) -> Path:
+    """Remux ``src`` with its index (moov) before the media data, as streaming-ready mp4s are."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    data = dst.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat"), "the index must sit at the front"
+    return dst
+
+
+def infer(capsys, clip: Path, *flags: str) -> tuple[int, list[dict], list[str]]:
+    code = main(["infer", str(clip), "--image-size", IMAGE_SIZE, "--json", "-", *flags])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else [], err.strip().splitlines()
+
+
+def test_infer_warns_about_a_truncated_mp4_and_strict_refuses_it(av_clip, tmp_path, capsys):
+    whole = faststart_copy(av_clip, tmp_path / "whole.mp4")
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+
+    code, rows, err = infer(capsys, whole)
+    assert code == 0 and not [line for line in err if "declared" in line], err
+    assert rows[0]["media"]["video"]["read_s"] == pytest.approx(rows[0]["media"]["video"]["declared_s"], abs=0.05)
+
+    code, rows, err = infer(capsys, cut)
+    warned = [line for line in err if "warning" in line]
+    assert code == 0 and len(warned) == 1 and str(cut) in warned[0], err
+    assert "s declared (video)" in warned[0] and "s declared (audio)" in warned[0], warned
+    video = rows[0]["media"]["video"]
+    assert video["read_s"] < 0.8 * video["declared_s"] and video["declared_s"] == pytest.approx(3.6, abs=0.1)
+    assert f"read {video['read_s']:.2f} s of {video['declared_s']:.2f} s declared (video)" in warned[0]
+
+    code, _, err = infer(capsys, cut, "--strict")
+    assert code == 1 and len(err) == 1 and "error" in err[0] and str(cut) in err[0], err
+    assert infer(capsys, whole, "--strict")[0] == 0
