@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from cli_support import IMAGE_SIZE, run_cli
+from cli_support import IMAGE_SIZE, assert_clean_error, dataset, run_cli
 
 from avemotion_core.cli import main
 
@@ -30,7 +30,8 @@ def av_clip(tmp_path_factory) -> Path:
 
 def faststart_copy(src: Path, dst: Path) -> Path:
     """Remux ``src`` with its index (moov) before the media data, as streaming-ready mp4s are."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out:
+    faststart = {"movflags": "faststart"}
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options=faststart) as out:
         streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
         for packet in inp.demux():
             if packet.dts is not None:
@@ -55,7 +56,8 @@ def test_infer_warns_about_a_truncated_mp4_and_strict_refuses_it(av_clip, tmp_pa
 
     code, rows, err = infer(capsys, whole)
     assert code == 0 and not [line for line in err if "declared" in line], err
-    assert rows[0]["media"]["video"]["read_s"] == pytest.approx(rows[0]["media"]["video"]["declared_s"], abs=0.05)
+    video = rows[0]["media"]["video"]
+    assert video["read_s"] == pytest.approx(video["declared_s"], abs=0.05)
 
     code, rows, err = infer(capsys, cut)
     warned = [line for line in err if "warning" in line]
@@ -68,3 +70,54 @@ def test_infer_warns_about_a_truncated_mp4_and_strict_refuses_it(av_clip, tmp_pa
     code, _, err = infer(capsys, cut, "--strict")
     assert code == 1 and len(err) == 1 and "error" in err[0] and str(cut) in err[0], err
     assert infer(capsys, whole, "--strict")[0] == 0
+
+
+@pytest.fixture(scope="module")
+def damaged_dataset(tmp_path_factory) -> tuple[Path, Path]:
+    """The session's generated dataset (3 actors x 2 emotions) with one clip overwritten by garbage."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("damaged") / "data"
+    shutil.copytree(dataset(tmp_path_factory), root, ignore=shutil.ignore_patterns(".*"))
+    bad = next((root / "Actor_01").glob("02-*.mp4"))
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, bad.stat().st_size, dtype=np.uint8).tobytes())
+    return root, bad
+
+
+def test_a_corrupt_clip_is_skipped_listed_and_left_out_of_train_and_eval(damaged_dataset, tmp_path):
+    root, bad = damaged_dataset
+    cache = tmp_path / "cache"
+    common = ["--image-size", IMAGE_SIZE, "--cache-dir", cache, "--no-progress", "--preprocess-workers", "1"]
+
+    proc = run_cli("preprocess", root, *common, "--strict")
+    assert_clean_error(proc, 1, "1 of 6 clips could not be preprocessed", str(bad))
+
+    proc = run_cli("preprocess", root, *common)
+    assert proc.returncode == 0 and "features cached: 2 train / 1 val / 2 test" in proc.stdout, proc
+    assert "skipped unreadable clip" in proc.stderr and str(bad) in proc.stderr, proc.stderr
+    report = next(cache.glob("*/skipped.json"))
+    entries = json.loads(report.read_text())["skipped"]
+    assert [e["video"] for e in entries] == [str(bad)] and "cannot open" in entries[0]["reason"], entries
+    assert not list(cache.glob("*/.*.tmp"))  # the report was written atomically
+
+    model = tmp_path / "model"
+    proc = run_cli("train", root, *common, "--val-actors", "2", "--test-actors", "3", "--epochs", "1",
+                   "--batch-size", "2", "--workers", "0", "--out", model, "--run-dir", tmp_path / "runs")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 6 clips are left out" in proc.stderr and "training on 1 clips" in proc.stdout, proc
+    proc = run_cli("eval", root, *common, "--model", model, "--subset", "all", "--json")
+    assert proc.returncode == 0 and "1 of 6 clips are left out" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["n_clips"] == 5, proc.stdout
+    assert_clean_error(run_cli("eval", root, *common, "--model", model, "--strict"), 1, str(bad))
+
+
+def test_a_missing_clip_not_listed_as_skipped_is_still_refused(damaged_dataset, tmp_path):
+    from avemotion_core.dataset import DatasetError, get_audiovisual_emotion_dataset
+
+    root, bad = damaged_dataset
+    kwargs = {"target_im_size": int(IMAGE_SIZE), "cache_dir": tmp_path, "workers": 1, "progress": False}
+    with pytest.warns(UserWarning, match="skipped unreadable clip"):
+        get_audiovisual_emotion_dataset(root, preprocess=True, **kwargs)
+    next(tmp_path.glob("*/skipped.json")).unlink()
+    with pytest.raises(DatasetError, match="1 of 6 clips are not in the feature cache"):
+        get_audiovisual_emotion_dataset(root, preprocess=False, **kwargs)
