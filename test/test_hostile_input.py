@@ -8,6 +8,8 @@ garbage the way a failed copy or a bad disk leaves them.
 from __future__ import annotations
 
 import json
+import shutil
+import struct
 from pathlib import Path
 
 import av
@@ -75,8 +77,6 @@ def test_infer_warns_about_a_truncated_mp4_and_strict_refuses_it(av_clip, tmp_pa
 @pytest.fixture(scope="module")
 def damaged_dataset(tmp_path_factory) -> tuple[Path, Path]:
     """The session's generated dataset (3 actors x 2 emotions) with one clip overwritten by garbage."""
-    import shutil
-
     root = tmp_path_factory.mktemp("damaged") / "data"
     shutil.copytree(dataset(tmp_path_factory), root, ignore=shutil.ignore_patterns(".*"))
     bad = next((root / "Actor_01").glob("02-*.mp4"))
@@ -121,3 +121,59 @@ def test_a_missing_clip_not_listed_as_skipped_is_still_refused(damaged_dataset, 
     next(tmp_path.glob("*/skipped.json")).unlink()
     with pytest.raises(DatasetError, match="1 of 6 clips are not in the feature cache"):
         get_audiovisual_emotion_dataset(root, preprocess=False, **kwargs)
+
+
+def mcap_message_headers(data: bytes) -> list[int]:
+    """Offsets of the Message records' headers (channel id, sequence, times) inside the mcap's
+    uncompressed chunks, walked by the record layout of the MCAP specification."""
+    out, pos = [], 8  # after the magic
+    while pos < len(data) - 8:
+        op, length = data[pos], struct.unpack_from("<Q", data, pos + 1)[0]
+        body = pos + 9
+        if op == 0x06:  # Chunk: start, end, uncompressed size, crc, compression, records length, records
+            (name_len,) = struct.unpack_from("<I", data, body + 28)
+            record, end = body + 32 + name_len + 8, body + length
+            while record < end:
+                if data[record] == 0x05:
+                    out.append(record + 9)
+                record += 9 + struct.unpack_from("<Q", data, record + 1)[0]
+        if op == 0x02:  # Footer
+            break
+        pos = body + length
+    return out
+
+
+def test_replay_counts_messages_read_against_declared_and_strict_refuses_a_short_bag(
+        tmp_path, capsys, tmp_path_factory):
+    clips = sorted((dataset(tmp_path_factory) / "Actor_01").glob("02-*.mp4"))
+    bag = tmp_path / "bag"
+    assert main(["bag-from-clip", *map(str, clips), "--out", str(bag)]) == 0
+    replay = ["replay", "--image-size", IMAGE_SIZE, "--no-progress"]
+    capsys.readouterr()
+    assert main([*replay, str(bag), "--out-dir", str(tmp_path / "whole")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    counts = json.loads((tmp_path / "whole" / "summary.json").read_text())["messages"]
+    assert all(c["read"] == c["declared"] > 0 for c in counts.values()), counts
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(bag, damaged)
+    mcap = next(damaged.glob("*.mcap"))
+    data = bytearray(mcap.read_bytes())
+    headers = mcap_message_headers(bytes(data))
+    assert len(headers) == sum(c["declared"] for c in counts.values())
+    for k, head in enumerate(headers[len(headers) // 2 :][:5]):  # five records in the middle
+        data[head : head + 22] = np.random.default_rng(k).integers(0, 256, 22, dtype=np.uint8).tobytes()
+    mcap.write_bytes(bytes(data))
+
+    assert main([*replay, str(damaged), "--out-dir", str(tmp_path / "short")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    summary = json.loads((tmp_path / "short" / "summary.json").read_text())["messages"]
+    assert sum(c["read"] for c in summary.values()) == len(headers) - 5, summary
+    short = {t: c for t, c in summary.items() if c["read"] < c["declared"]}
+    assert len(warned) == 1 and str(damaged) in warned[0], warned
+    for topic, c in short.items():
+        assert f"{topic}: read {c['read']} of {c['declared']} declared messages" in warned[0], warned
+
+    assert main([*replay, str(damaged), "--strict"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error" in err[0] and "declared messages" in err[0], err
