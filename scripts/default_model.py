@@ -30,7 +30,9 @@ JPEG_QUALITY = 92
 def pack(root: str, out: str, image_size: int, workers: int | None) -> None:
     from avemotion_core.data.dataset import get_audiovisual_emotion_dataset
 
-    parts = get_audiovisual_emotion_dataset(root, preprocess=True, target_im_size=image_size, workers=workers)
+    # strict: the released model must be built from every clip, not from those that happened to read
+    parts = get_audiovisual_emotion_dataset(root, preprocess=True, target_im_size=image_size, workers=workers,
+                                            strict=True)
     mfcc, labels, actors, blobs, offsets = [], [], [], [], [0]
     for part in parts:
         for sample, file in zip(part.samples, part.files, strict=True):

@@ -38,6 +38,9 @@ def add_dataset_args(p: argparse.ArgumentParser, model_sized: bool = False) -> N
         default=None,
         help="processes computing missing features (default: one per core)",
     )
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a clip that cannot be read (default: skip it with a warning and list it "
+                   "in the cache's skipped.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -58,4 +61,5 @@ def load_datasets(args: argparse.Namespace, preprocess: bool = True):
         cache_dir=args.cache_dir,
         progress=not args.no_progress,
         face_detector=args.face_detector,
+        strict=args.strict,
     )

@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the detector the model was trained with (mtcnn finds smaller and turned faces)")
     p.add_argument("--json", default=None, metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write results as CSV ('-' = stdout)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) when a clip holds less video/audio than its container declares "
+                   "(default: a warning)")
     add_device(p)
     return p
 
@@ -115,15 +118,22 @@ def resolve_mode(args: argparse.Namespace, clips: list[tuple[Path | None, Path |
 
 
 def classify_clip(learner, video: Path | None, audio: Path | None, mode: str, size: int,
-                  face_detector: str = "haar") -> list[dict]:
+                  face_detector: str = "haar") -> tuple[list[dict], str | None]:
     """One row per window of the node's streaming engine: span, label, confidence, the mode run and
-    how much of the window was real (audio, frames, detected faces)."""
+    how much of the window was real (audio, frames, detected faces); plus, when the clip holds less
+    than its container declares, the line that says so (None for a whole clip)."""
     from avemotion_core.faces import make_cropper
+    from avemotion_core.media.coverage import media_coverage
     from avemotion_core.stream.media import classify_media
 
+    read: dict[str, float] = {}
     results = classify_media(learner, make_cropper(face_detector, size), video, audio,
-                             mode=None if mode == "audiovisual" else mode)
-    return [
+                             mode=None if mode == "audiovisual" else mode, read=read)
+    coverage = media_coverage(video, audio, read)
+    short = [c.describe() for c in coverage if c.short]
+    shortfall = f"{video if video is not None else audio}: " + ", ".join(short) if short else None
+    media = {c.kind: c.as_dict() for c in coverage}
+    rows = [
         {
             "clip": str(video if video is not None else audio),
             "audio": str(audio) if audio else "",
@@ -137,9 +147,11 @@ def classify_clip(learner, video: Path | None, audio: Path | None, mode: str, si
             "frame_coverage": round(r.frame_coverage, 3),
             "face_coverage": round(r.face_coverage, 3),
             "scores": r.category.scores,
+            "media": media,
         }
         for k, r in enumerate(results)
     ]
+    return rows, shortfall
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,12 +168,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"avemotion infer: {frozen}", file=sys.stderr)
     rows: list[dict] = []
     failed: list[str] = []
+    short: list[str] = []
     for video, audio in clips:
         try:
-            rows += classify_clip(learner, video, audio, args.mode, args.image_size or learner.image_size,
-                                  args.face_detector)
+            clip_rows, shortfall = classify_clip(learner, video, audio, args.mode,
+                                                 args.image_size or learner.image_size, args.face_detector)
         except ValueError as exc:  # VideoError/AudioError: one unreadable clip must not stop a folder
             failed.append(f"{video}: {exc}")
+            continue
+        rows += clip_rows
+        if shortfall:
+            short.append(shortfall)
+            if not args.strict:
+                print(f"avemotion infer: warning: {shortfall} (truncated or damaged?)", file=sys.stderr)
     quiet = "-" in (args.json, args.csv)
     if not quiet:
         for r in rows:
@@ -181,4 +200,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if failed:
         raise CliError(f"{len(failed)} of {len(clips)} clips could not be read:\n  " + "\n  ".join(failed))
+    if short and args.strict:
+        more = f" (and {len(short) - 1} more clips)" if len(short) > 1 else ""
+        raise CliError(f"{short[0]}{more}; --strict refuses clips shorter than their container declares")
     return 0

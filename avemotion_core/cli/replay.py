@@ -101,6 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="torch CPU threads, as the node's num_threads (default: torch's choice)",
     )
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) when fewer messages could be read than the bag declares "
+                   "(default: a warning)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device(p)
     return p
@@ -234,15 +237,20 @@ def replay(args: argparse.Namespace) -> dict:
         frame_ms = 0.0
         t_run = time.perf_counter()
         quiet = args.no_progress or "-" in (args.csv, args.json)
+        declared: Counter[str] = Counter()
+        for c in wanted:
+            declared[c.topic] += c.msgcount
+        read: Counter[str] = Counter({topic: 0 for topic in declared})
         messages = tqdm(
-            _read_bag(reader.messages(connections=wanted), bag_path),
-            total=sum(c.msgcount for c in wanted),
+            _read_bag(reader.messages(connections=wanted), bag_path, declared.total()),
+            total=declared.total(),
             desc="replay",
             unit="msg",
             disable=quiet,
             leave=False,
         )
         for conn, log_ns, raw in messages:
+            read[conn.topic] += 1
             is_image = image is not None and conn.topic == image[0]
             kind = "image" if is_image else "audio"
             try:
@@ -308,6 +316,7 @@ def replay(args: argparse.Namespace) -> dict:
         "latency_ms": _percentiles(latencies),
         "frame_encoding_ms_per_window": frame_ms / len(rows) if rows else None,
         "modes": dict(Counter(r["mode"] for r in rows)),
+        "messages": {t: {"read": read[t], "declared": declared[t]} for t in sorted(declared)},
         "counters": {**{k: int(v) for k, v in scheduler.stats.items()},
                      **{k: int(v) for k, v in features.stats.items()}, **dict(counts)},
     }
@@ -316,10 +325,11 @@ def replay(args: argparse.Namespace) -> dict:
     return {"windows": rows, "summary": summary}
 
 
-def _read_bag(messages: Iterable, bag_path: Path) -> Iterator:
+def _read_bag(messages: Iterable, bag_path: Path, declared: int) -> Iterator:
     """The bag's messages; damage found while reading (a corrupt sqlite3 page, a broken mcap chunk)
-    ends the replay with one line naming the bag and how far it got, whatever the storage plugin
-    raised. Only the reader is guarded: an error in our own processing still shows its traceback."""
+    ends the replay with one line naming the bag and how far it got of the ``declared`` messages,
+    whatever the storage plugin raised. Only the reader is guarded: an error in our own processing
+    still shows its traceback."""
     count, it = 0, iter(messages)
     while True:
         try:
@@ -327,10 +337,21 @@ def _read_bag(messages: Iterable, bag_path: Path) -> Iterator:
         except StopIteration:
             return
         except Exception as exc:  # noqa: BLE001 - each storage plugin has its own error types
-            raise CliError(f"the bag {bag_path} is damaged after {count} messages: "
+            raise CliError(f"the bag {bag_path} is damaged after {count} of {declared} declared messages: "
                            f"{type(exc).__name__}: {exc}") from exc
         count += 1
         yield item
+
+
+def shortfall(summary: dict) -> str | None:
+    """One line when fewer messages were read than the bag's index declares (garbage inside can make
+    the storage plugin skip records without an error), else None."""
+    short = {t: c for t, c in summary["messages"].items() if c["read"] < c["declared"]}
+    if not short:
+        return None
+    counts = ", ".join(f"{t}: read {c['read']} of {c['declared']} declared messages"
+                       for t, c in short.items())
+    return f"the bag {summary['bag']} is short: {counts}"
 
 
 def _percentiles(values: list[float]) -> dict:
@@ -387,6 +408,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--hop must be > 0, got {args.hop}")
     result = replay(args)
     rows, summary = result["windows"], result["summary"]
+    short = shortfall(summary)
+    if short and args.strict:
+        raise CliError(f"{short}; --strict refuses a bag that holds less than it declares")
+    if short:
+        print(f"avemotion replay: warning: {short} (damaged?)", file=sys.stderr)
     table = [[r[k] for k in CSV_FIELDS] for r in rows]
     if args.csv:
         write_csv(args.csv, CSV_FIELDS, table)

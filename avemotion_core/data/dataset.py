@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from avemotion_core.data.inference_data import load_clip_window
+from avemotion_core.data.skip_report import read_skipped, write_skipped
 from avemotion_core.data.workers import worker_pool
 from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import atomic_path, atomic_write_bytes
@@ -210,7 +211,7 @@ def _preprocess_one(job: tuple[Path, Path | None, Path, FeatureParams]) -> tuple
         window = load_clip_window(video, audio, cropper=cropper, image_size=params.image_size,
                                   seq_length=params.seq_length, n_mfcc=params.n_mfcc)
     except (ValueError, OSError) as exc:  # VideoError/AudioError are ValueErrors
-        return f"{video}: {exc}", 0.0
+        return str(exc), 0.0
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, mfcc=window.mfcc.astype(np.float32), frames=window.frames,
                  faces_missing=np.int64(window.faces_missing))
@@ -221,6 +222,7 @@ def _preprocess_one(job: tuple[Path, Path | None, Path, FeatureParams]) -> tuple
 class PreprocessReport:
     processed: int
     skipped: int  # already cached
+    failed: int = 0  # unreadable, left out and listed in the cache's skipped.json
 
 
 def preprocess_clips(
@@ -230,11 +232,14 @@ def preprocess_clips(
     workers: int | None = None,
     input_fps: float | None = 30,
     progress: bool = True,
+    strict: bool = False,
 ) -> PreprocessReport:
     """Cache the features of every sample not cached yet, in parallel worker processes.
 
-    Clips that fail are reported together at the end (after the others were cached, so fixing or
-    removing the bad files and rerunning only processes what is left).
+    A clip that fails is skipped with a warning naming it and listed (with the reason) in
+    ``cache/skipped.json``, so one corrupt file does not stop a large dataset; ``strict`` makes
+    failures an error instead, raised after the others were cached (fixing or removing the bad
+    files and rerunning only processes what is left).
     """
     cache.mkdir(parents=True, exist_ok=True)
     # Temp files of an interrupted run are never valid cache files. Fresh ones may belong to a
@@ -255,24 +260,32 @@ def preprocess_clips(
     with tqdm(total=len(todo), desc="preprocess clips", unit="clip", disable=not progress or not todo) as bar:
         if workers == 1:
             results = map(_preprocess_one, todo)
-            for error, fps in results:
-                errors += [error] if error else []
+            for job, (error, fps) in zip(todo, results, strict=True):
+                errors += [(job, error)] if error else []
                 odd_fps += bool(input_fps and not error and abs(fps - input_fps) > 0.5)
                 bar.update()
         else:
             with worker_pool(workers, _init_worker) as pool:
-                for error, fps in pool.map(_preprocess_one, todo, chunksize=1):
-                    errors += [error] if error else []
+                for job, (error, fps) in zip(todo, pool.map(_preprocess_one, todo, chunksize=1), strict=True):
+                    errors += [(job, error)] if error else []
                     odd_fps += bool(input_fps and not error and abs(fps - input_fps) > 0.5)
                     bar.update()
     if odd_fps:
         warnings.warn(f"{odd_fps} clips are not {input_fps} fps; frames were picked by their own frame rate",
                       stacklevel=2)
-    if errors:
+    lines = [f"{job[0]}: {error}" for job, error in errors]
+    if errors and strict:
         raise DatasetError(f"{len(errors)} of {len(todo)} clips could not be preprocessed "
-                           f"(the others are cached):\n  " + "\n  ".join(errors[:10]))
-    log.info("preprocessed %d clips, %d already cached in %s", len(todo), skipped, cache)
-    return PreprocessReport(len(todo), skipped)
+                           f"(the others are cached):\n  " + "\n  ".join(lines[:10]))
+    report = write_skipped(cache, [
+        {"video": str(video), "audio": None if audio is None else str(audio), "cache_file": out.name,
+         "reason": error}
+        for (video, audio, out, _), error in errors
+    ])
+    for line in lines:
+        warnings.warn(f"skipped unreadable clip (listed in {report}) {line}", stacklevel=2)
+    log.info("preprocessed %d clips, %d already cached in %s", len(todo) - len(errors), skipped, cache)
+    return PreprocessReport(len(todo) - len(errors), skipped, len(errors))
 
 
 # ----------------------------------------------------------------------------- dataset and splits
@@ -394,6 +407,7 @@ def get_audiovisual_emotion_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     face_detector: str = "haar",
+    strict: bool = False,
 ) -> tuple[AudiovisualEmotionDataset, AudiovisualEmotionDataset, AudiovisualEmotionDataset]:
     """(train, val, test) datasets of a RAVDESS-layout folder (OpenDR-compatible signature).
 
@@ -405,7 +419,8 @@ def get_audiovisual_emotion_dataset(
     ``cache_dir`` (default ``path/.avemotion_cache``) in a folder named by the parameters.
     ``face_detector`` is ``haar`` or ``mtcnn`` (``modes.FACE_DETECTORS``); train with the one the
     node will run, so the crops it sees look like the crops the model learned from.
-    Only the training set is augmented.
+    Only the training set is augmented. Clips preprocessing could not read are left out with one
+    warning when they are listed in the cache's ``skipped.json``; ``strict=True`` refuses them.
     """
     if sr != SAMPLE_RATE or abs(target_time - WINDOW_SECONDS) > 1e-9:
         raise DatasetError(f"sr={sr}, target_time={target_time}: the model's input geometry (MFCC 10x156) is "
@@ -428,8 +443,18 @@ def get_audiovisual_emotion_dataset(
     cache = Path(cache_dir) if cache_dir is not None else Path(path) / ".avemotion_cache"
     cache = cache / params.key()
     if preprocess:
-        preprocess_clips(scan.samples, cache, params, workers, input_fps, progress)
+        preprocess_clips(scan.samples, cache, params, workers, input_fps, progress, strict)
     files = [cache_file(cache, s) for s in scan.samples]
+    listed = {} if strict else read_skipped(cache)
+    left_out = [f for f in files if not f.exists() and f.name in listed]
+    if left_out:
+        warnings.warn(f"{len(left_out)} of {len(files)} clips are left out: preprocessing could not read "
+                      f"them (listed in {cache / 'skipped.json'}), e.g. {listed[left_out[0].name]['video']}",
+                      stacklevel=2)
+        kept = [k for k, f in enumerate(files) if f not in left_out]
+        scan.samples, files = [scan.samples[k] for k in kept], [files[k] for k in kept]
+        if not scan.samples:
+            raise DatasetError(f"no clip of {path} could be preprocessed (see {cache / 'skipped.json'})")
     missing = [f for f in files if not f.exists()]
     if missing:
         raise DatasetError(f"{len(missing)} of {len(files)} clips are not in the feature cache {cache} "

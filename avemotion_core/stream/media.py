@@ -20,7 +20,8 @@ AUDIO_CHUNK_SECONDS = 0.1
 
 def classify_media(learner: Any, cropper: FaceCropper, video_path: str | os.PathLike | None,
                    audio_path: str | os.PathLike | None, mode: str | None = None,
-                   hop_seconds: float = WINDOW_SECONDS) -> list[WindowResult]:
+                   hop_seconds: float = WINDOW_SECONDS,
+                   read: dict[str, float] | None = None) -> list[WindowResult]:
     """Consecutive windows of a video and/or its audio, classified exactly as the node would.
 
     Frame ``i`` is stamped ``i / fps`` and audio sample ``n`` ``n / 22050`` (a separate audio file
@@ -30,7 +31,8 @@ def classify_media(learner: Any, cropper: FaceCropper, video_path: str | os.Path
     classified; a clip shorter than one window gives one window whose coverage says how much of it
     is real. ``audio_path=None`` with a video uses the video's own track unless ``mode`` is
     ``onlyvideo``; ``mode=None`` lets the engine choose per window (``onlyaudio`` where the frames
-    show no face).
+    show no face). ``read``, when given, receives the seconds of video and audio that were
+    actually there (``coverage.media_coverage`` compares them with the container's header).
     """
     if video_path is None and audio_path is None:
         raise ValueError("give a video, an audio file or both")
@@ -38,13 +40,15 @@ def classify_media(learner: Any, cropper: FaceCropper, video_path: str | os.Path
     scheduler = StreamScheduler(config)
     events: list[tuple[float, int, Any]] = []  # (stamp, order, frame index | audio chunk)
     duration = None
+    read = {} if read is None else read
     if video_path is not None:
         info = probe_video(video_path)
-        duration = info.duration
+        duration = read["video"] = info.duration
         events += [(i / info.fps, 1, i) for i in range(info.n_frames)]
     if mode != "onlyvideo":
         track = load_audio(audio_path if audio_path is not None else video_path, SAMPLE_RATE,
                            duration=duration)
+        read["audio"] = len(track) / SAMPLE_RATE
         step = int(AUDIO_CHUNK_SECONDS * SAMPLE_RATE)
         events += [(n / SAMPLE_RATE, 0, track[n : n + step]) for n in range(0, len(track), step)]
     events.sort(key=lambda e: (e[0], e[1]))
