@@ -97,7 +97,7 @@ def test_package_manifest_is_valid_format3():
     assert pkg.name == "avemotion_ros" and pkg.package_format == 3
     deps = {d.name for d in pkg.exec_depends}
     assert {"rclpy", "sensor_msgs", "std_msgs", "vision_msgs", "audio_common_msgs", "diagnostic_msgs"} <= deps
-    for interface in ("vision_msgs", "audio_common_msgs", "audio_common_msgs_raw"):
+    for interface in ("vision_msgs", "audio_common_msgs", "audio_common_msgs_raw", "hri_msgs"):
         sub = parse_package(str(ROOT / "ros_interfaces" / interface / "package.xml"))
         assert sub.package_format == 3 and "rosidl_interface_packages" in {
             g.name for g in sub.member_of_groups
