@@ -40,7 +40,7 @@ test: setup
 	$(BIN)/python -m pytest -q test
 
 demo: setup
-	$(BIN)/python -m avemotion_ros.demo
+	$(BIN)/python -m avemotion_ros.tools.demo
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -60,7 +60,7 @@ def thread_cpu(pid: int) -> Counter[str]:
 
 def camera_frames(n: int = 30) -> list[np.ndarray]:
     """640x480 frames with a 256 px real face moving a little (the face a robot camera sees)."""
-    from avemotion_ros.av_publisher import face_frames
+    from avemotion_ros.tools.av_publisher import face_frames
 
     out = []
     for i, face in enumerate(face_frames(n, 256)):
@@ -100,7 +100,7 @@ def jpeg_publisher(node, frames: list):
     from sensor_msgs.msg import CompressedImage
 
     from avemotion_core.stream import messages as convert
-    from avemotion_ros.av_publisher import AVPublisher
+    from avemotion_ros.tools.av_publisher import AVPublisher
 
     jpegs = {id(f): cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes() for f in frames}
 
@@ -124,7 +124,7 @@ def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: 
     from rclpy.executors import SingleThreadedExecutor
     from vision_msgs.msg import Classification
 
-    from avemotion_ros.av_publisher import AVPublisher
+    from avemotion_ros.tools.av_publisher import AVPublisher
 
     with tempfile.TemporaryDirectory(prefix="avemotion_nodecpu_") as tmp:
         params = Path(tmp) / "params.yaml"
@@ -195,7 +195,7 @@ def main() -> None:
     args = ap.parse_args()
     import rclpy
 
-    from avemotion_ros.av_publisher import speech_track
+    from avemotion_ros.tools.av_publisher import speech_track
     from bench.model_forward import machine_line
 
     activate_in_process("modern")

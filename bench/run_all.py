@@ -19,7 +19,8 @@ RUNS = (
     ["preprocess.py"],
     ["media.py"],
     ["train_throughput.py", "--sizes", "64", "--fusions", "ia"],
-    ["-m", "avemotion_ros.soak", "--seconds", "60"],  # the real node over DDS (needs make ros-interfaces)
+    # the real node over DDS (needs make ros-interfaces)
+    ["-m", "avemotion_ros.tools.soak", "--seconds", "60"],
 )
 
 

@@ -161,7 +161,7 @@ def test_expression_from_scores_round_trips_between_processes(ros_env):  # noqa:
 def _faces() -> list:
     from skimage import data
 
-    from avemotion_ros.hri_faces_publisher import FaceTrack
+    from avemotion_ros.tools.hri_faces_publisher import FaceTrack
 
     astronaut = data.astronaut()[30:230, 140:340].copy()  # 200x200 around the face
     gradient = np.zeros((90, 160, 3), np.uint8)  # non-square, distinct channels: catches RGB/BGR swaps
@@ -182,7 +182,7 @@ def test_faces_publisher_plays_the_schedule_like_hri_face_detect(ros_env):  # no
     from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
     from sensor_msgs.msg import Image
 
-    from avemotion_ros.hri_faces_publisher import HriFacesPublisher
+    from avemotion_ros.tools.hri_faces_publisher import HriFacesPublisher
 
     faces = _faces()
     listener = Spinner("faces_listener")
@@ -255,7 +255,7 @@ def test_faces_publisher_plays_the_schedule_like_hri_face_detect(ros_env):  # no
 def test_faces_publisher_refuses_bad_schedules(ros_env, change, message):  # noqa: F811
     import dataclasses
 
-    from avemotion_ros.hri_faces_publisher import FaceTrack, HriFacesPublisher
+    from avemotion_ros.tools.hri_faces_publisher import FaceTrack, HriFacesPublisher
 
     node = Spinner("faces_bad_schedule")
     good = FaceTrack("carol", np.zeros((8, 8, 3), np.uint8), 0.0, math.inf)

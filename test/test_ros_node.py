@@ -140,7 +140,7 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
     from sensor_msgs.msg import CompressedImage, Image
 
     from avemotion_core.stream import messages as convert
-    from avemotion_ros.av_publisher import AVPublisher, face_frames, speech_track
+    from avemotion_ros.tools.av_publisher import AVPublisher, face_frames, speech_track
 
     prefix = "/live"
     params = write_params(
@@ -274,7 +274,7 @@ def test_raw_audio_flavour_end_to_end_on_the_exported_model(ros_env_raw, exporte
         listener.wait_for(lambda: listener.emotion_sub.get_publisher_count() > 0, START_TIMEOUT, proc, log,
                           "the node")
         sender = subprocess.run(
-            [sys.executable, "-m", "avemotion_ros.av_publisher", "--flavour", "raw", "--seconds", "5",
+            [sys.executable, "-m", "avemotion_ros.tools.av_publisher", "--flavour", "raw", "--seconds", "5",
              "--image-topic", f"{prefix}/camera", "--audio-topic", f"{prefix}/audio"],
             env=ros_env_raw, capture_output=True, text=True, timeout=120,
         )

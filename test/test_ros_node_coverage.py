@@ -95,7 +95,7 @@ def test_node_parameters_end_to_end(ros_env, model_dir, tmp_path):  # noqa: F811
     from sensor_msgs.msg import CompressedImage, Image
 
     from avemotion_core.stream import messages as convert
-    from avemotion_ros.av_publisher import face_frames, speech_track
+    from avemotion_ros.tools.av_publisher import face_frames, speech_track
 
     common = dict(model_path=str(model_dir), image_size=64, qos="reliable", qos_depth=50, num_threads=1,
                   diagnostics_period=0.5, max_delay=1.0, stale_after=STALE_AFTER)

@@ -1,4 +1,4 @@
-"""Short soak of the real node on the embedded model (``python -m avemotion_ros.soak`` runs 10 min).
+"""Short soak of the real node on the embedded model (``python -m avemotion_ros.tools.soak`` runs 10 min).
 
 20 s of a 30 fps camera and a 16 kHz microphone over Fast DDS: the node must survive, and every
 window the stream made due must be published (and received here) or dropped under a counted
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from ros_support import ros_env  # noqa: F401
 
-from avemotion_ros.soak import run_soak
+from avemotion_ros.tools.soak import run_soak
 
 SECONDS = 20.0
 

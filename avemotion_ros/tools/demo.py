@@ -1,6 +1,6 @@
 """End-to-end demo: the real node, on the embedded model, fed a generated recording over DDS.
 
-    python -m avemotion_ros.demo [--model DIR] [--emotions happy,sad,angry]   (or: make demo)
+    python -m avemotion_ros.tools.demo [--model DIR] [--emotions happy,sad,angry]   (or: make demo)
 
 Generates RAVDESS-style clips (a real face acting out each emotion, espeak-ng speech) with the
 dataset generator, starts ``emotion_node`` in its own process, plays the clips back to back as a
@@ -41,7 +41,7 @@ def ensure_ros_env() -> None:
         env = subprocess_env("modern")
     except RosEnvMissing as exc:
         sys.exit(f"demo: {exc}")
-    os.execve(sys.executable, [sys.executable, "-m", "avemotion_ros.demo", *sys.argv[1:]], env)
+    os.execve(sys.executable, [sys.executable, "-m", "avemotion_ros.tools.demo", *sys.argv[1:]], env)
 
 
 def make_recording(
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from vision_msgs.msg import Classification
 
     from avemotion_core.stream.node_config import NodeConfig
-    from avemotion_ros.av_publisher import AVPublisher
+    from avemotion_ros.tools.av_publisher import AVPublisher
 
     model = NodeConfig(model_path=args.model).model_dir()
     if not (model / "metadata.json").is_file():

@@ -1,6 +1,7 @@
 """Soak run of the real node: a live talking face over DDS for minutes, every window accounted for.
 
-    python -m avemotion_ros.soak --seconds 600 [--qos sensor_data|reliable] [--model DIR] [--json report.json]
+    python -m avemotion_ros.tools.soak --seconds 600 [--qos sensor_data|reliable] [--model DIR]
+        [--json report.json]
 
 Starts ``emotion_node`` (the console script) in its own process and streams a stamped 30 fps
 ``rgb8`` camera and a 16 kHz microphone into it in real time, as a robot's drivers would. Reports
@@ -155,7 +156,7 @@ def run_soak(seconds: float, model: str = "", fps: float = 30.0, rate: int = 160
     from rclpy.executors import SingleThreadedExecutor
     from vision_msgs.msg import Classification
 
-    from avemotion_ros.av_publisher import AVPublisher, face_frames, speech_track
+    from avemotion_ros.tools.av_publisher import AVPublisher, face_frames, speech_track
 
     chunk = int(round(0.1 * rate))  # AVPublisher.play's default chunk_seconds
     report = SoakReport(seconds=seconds, fps=fps, audio_rate=rate, hop_seconds=hop, qos=qos,

@@ -2,7 +2,7 @@
 
 Used by the demo, the integration tests and, from the command line, as a stand-in sensor rig:
 
-    python -m avemotion_ros.av_publisher --seconds 8 [--flavour raw] [--fps 30] [--rate 16000]
+    python -m avemotion_ros.tools.av_publisher --seconds 8 [--flavour raw] [--fps 30] [--rate 16000]
 
 (face images from scikit-image, speech from espeak-ng; needs the ROS env of ``.build/ros_env*.sh``).
 """
