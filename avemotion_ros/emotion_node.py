@@ -38,7 +38,7 @@ from avemotion_core import messages as convert
 from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
-from avemotion_core.node_config import ConfigError, NodeConfig
+from avemotion_core.node_config import ConfigError, NodeConfig, resolve_face_detector
 from avemotion_core.stream import (
     FeatureStream,
     FrameJob,
@@ -126,7 +126,8 @@ class EmotionNode(Node):
             self.get_logger().warning(frozen)
         stream_cfg = cfg.stream_config()
         self.scheduler = StreamScheduler(stream_cfg)
-        cropper = make_cropper(cfg.face_detector, self.image_size)
+        self.face_detector = resolve_face_detector(cfg.face_detector, self.learner.face_detector)
+        cropper = make_cropper(self.face_detector, self.image_size)
         self.features = FeatureStream(self.learner, cropper, stream_cfg, decode=self._decode,
                                       keep_frames=cfg.debug_image)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
@@ -156,13 +157,15 @@ class EmotionNode(Node):
             self.create_subscription(audio_cls, cfg.audio_topic, self._on_audio, qos)
         self.worker = StreamWorker(self._encode, self._infer)
         self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+        from_model = [name for name in ("image_size", "face_detector") if not getattr(cfg, name)]
+        derived = f" [{', '.join(from_model)} from the model]" if from_model else ""
         self.get_logger().info(
             f"emotion_node ready: model {cfg.model_dir()} ({'TorchScript, ' if self.learner.exported else ''}"
             f"fusion {self.learner.fusion}, "
             f"{self.learner.num_class} classes, {cfg.device}); image '{cfg.image_topic}', "
             f"compressed '{cfg.compressed_image_topic}', audio '{cfg.audio_topic}' ({cfg.audio_flavour}); "
             f"window {cfg.window_seconds} s every {stream_cfg.hop:.2f} s, crops {self.image_size} px "
-            f"({cfg.face_detector}) -> '{cfg.output_topic}'"
+            f"({self.face_detector}){derived} -> '{cfg.output_topic}'"
         )
         if stream_cfg.hop_note():
             self.get_logger().warning(stream_cfg.hop_note())
@@ -321,7 +324,9 @@ class EmotionNode(Node):
         status.level = DiagnosticStatus.WARN if degraded or malformed else DiagnosticStatus.OK
         status.message = (f"mode {self.last_mode or 'waiting'}; last {self.last_label or '-'}; "
                           f"{int(values.get('windows_published', 0))} published, {int(malformed)} malformed")
-        status.values = [KeyValue(key="mode", value=self.last_mode)] + [
+        status.values = [KeyValue(key="mode", value=self.last_mode),
+                         KeyValue(key="face_detector", value=self.face_detector),
+                         KeyValue(key="image_size", value=str(self.image_size))] + [
             KeyValue(key=k, value=f"{v:.1f}" if isinstance(v, float) else str(v))
             for k, v in sorted(values.items())
         ]

@@ -3,9 +3,11 @@
     ros2 launch avemotion_ros emotion.launch.py image_topic:=/cam/image audio_topic:=/mic hop_seconds:=0.24
 
 Every override argument defaults to '' = "keep the value from params_file", so editing the YAML is
-never silently undone by a launch default. ``launch`` / ``launch_ros`` are imported only inside
-``generate_launch_description`` so this file (and ``overrides``) can be imported and checked where
-those packages are not installed (they are not on PyPI).
+never silently undone by a launch default. The shipped params file leaves ``face_detector: ""`` and
+``image_size: 0``, meaning "as the model's metadata.json records" (``avemotion download`` writes
+224 px + mtcnn for OpenDR's RAVDESS model); set them only to deliberately deviate.
+``launch`` / ``launch_ros`` are imported only inside ``generate_launch_description`` so this file
+(and ``overrides``) can be imported and checked where those packages are not installed (they are not on PyPI).
 """
 
 from __future__ import annotations

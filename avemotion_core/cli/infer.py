@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--image-size", type=image_size, default=None, help="face crop size (default: the model's)"
     )
-    p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
-                   help="the detector the model was trained with (mtcnn finds smaller and turned faces)")
+    p.add_argument("--face-detector", choices=FACE_DETECTORS, default=None,
+                   help="default: the detector the model's metadata records (else haar); mtcnn finds "
+                   "smaller and turned faces")
     p.add_argument("--json", default=None, metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write results as CSV ('-' = stdout)")
     add_device(p)
@@ -149,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None and args.image_size != learner.image_size:
         raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
                          "face crops; leave it out to use the model's")
+    from avemotion_core.node_config import resolve_face_detector
     from avemotion_core.stream import freeze_for_streaming
+
+    detector = resolve_face_detector(args.face_detector, learner.face_detector)
 
     frozen = freeze_for_streaming(learner, args.image_size or learner.image_size)  # as the node does
     if frozen:
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     for video, audio in clips:
         try:
             rows += classify_clip(learner, video, audio, args.mode, args.image_size or learner.image_size,
-                                  args.face_detector)
+                                  detector)
         except ValueError as exc:  # VideoError/AudioError: one unreadable clip must not stop a folder
             failed.append(f"{video}: {exc}")
     quiet = "-" in (args.json, args.csv)
