@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avemotion_core.model_download import download_model
+    from avemotion_core.model_download import download_model, fusion_of
     from avemotion_core.model_files import METADATA, read_metadata
     from avemotion_core.node_config import resolve_face_detector
 
@@ -64,12 +64,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists and is not empty; pass --force to replace its model files")
     if args.layout == "avemotion" and not args.url:
         raise UsageError("--layout avemotion needs --url (the model directory to fetch)")
+    if args.layout == "opendr" and not args.fusion and fusion_of(args.name) is None:
+        raise UsageError(f"model name {args.name!r} does not state the fusion (av_emotion_<ia|it|lt>_...); "
+                         "pass --fusion")
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
-        root, digests = download_model(out, args.url, args.name if args.layout == "opendr" else None,
-                                       dict(args.sha256), progress=not args.no_progress, fusion=args.fusion)
-    for note in notes:  # "not verified": worth seeing, not worth a Python warning's file:line prefix
-        print(f"avemotion download: note: {note.message}", file=sys.stderr)
+        try:
+            name = args.name if args.layout == "opendr" else None
+            root, digests = download_model(out, args.url, name, dict(args.sha256),
+                                           progress=not args.no_progress, fusion=args.fusion)
+        finally:  # "not verified": worth seeing, not worth a Python warning's file:line prefix
+            for note in notes:
+                print(f"avemotion download: note: {note.message}", file=sys.stderr)
     meta = read_metadata(root)
     detector = resolve_face_detector(None, meta.get("face_detector"))
     for name, digest in sorted(digests.items()):

@@ -154,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
     from avemotion_core.stream import freeze_for_streaming
 
     detector = resolve_face_detector(args.face_detector, learner.face_detector)
+    flags = (("--image-size", args.image_size), ("--face-detector", args.face_detector))
+    derived = [flag for flag, value in flags if value is None]
+    print(f"avemotion infer: {args.image_size or learner.image_size} px crops, {detector} face detector"
+          + (f" ({' and '.join(derived)} from the model)" if derived else ""), file=sys.stderr)
 
     frozen = freeze_for_streaming(learner, args.image_size or learner.image_size)  # as the node does
     if frozen:
