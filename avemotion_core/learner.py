@@ -45,7 +45,7 @@ from avemotion_core.model import (
     apply_eval_mode,
     modality_dropout,
 )
-from avemotion_core.model_download import OPENDR_MODEL, download_model
+from avemotion_core.model_download import OPENDR_MODEL, download_model, fusion_of
 from avemotion_core.model_files import (
     METADATA,
     is_torchscript_dir,
@@ -777,4 +777,6 @@ class AudiovisualEmotionLearner:
         ``sha256`` maps local file names (``metadata.json``, ``model_weights.pt`` ...) to expected
         digests. Files appear only after their hash matched; nothing partial is left behind.
         """
-        return download_model(path or self.temp_path, url, model_name, sha256, progress)[0]
+        # a name that does not state its fusion (av_emotion_<fusion>_...) is taken to be this learner's
+        own = self.fusion if model_name is not None and fusion_of(model_name) is None else None
+        return download_model(path or self.temp_path, url, model_name, sha256, progress, fusion=own)[0]
