@@ -140,15 +140,17 @@ def _transfer(url: str, part: Path, hasher: hashlib._Hash, done: int, size: int 
         bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=name, disable=not progress,
                    leave=False)
         with bar, open(part, "ab" if done else "wb") as out:
-            try:
-                while block := resp.read(CHUNK):
-                    out.write(block)
-                    hasher.update(block)
-                    done += len(block)
-                    bar.update(len(block))
-            except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-                out.flush()
-                raise _cut(url, done, total, exc) from exc
+            while True:
+                try:
+                    block = resp.read(CHUNK)
+                except (OSError, http.client.HTTPException) as exc:  # network; a write error is the disk's
+                    raise _cut(url, done, total, exc) from exc
+                if not block:
+                    break
+                out.write(block)
+                hasher.update(block)
+                done += len(block)
+                bar.update(len(block))
     if total is not None and done < total:
         raise _cut(url, done, total, None)
     return done, hasher
@@ -169,7 +171,7 @@ def _open(request: urllib.request.Request, timeout: float) -> http.client.HTTPRe
         raise DownloadError(f"HTTP {exc.code} {exc.reason} for {url}") from exc
     except urllib.error.URLError as exc:
         raise DownloadError(f"cannot reach {url}: {exc.reason}") from exc
-    except (TimeoutError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, TLS: never the local disk
         raise DownloadError(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
 
 
@@ -181,7 +183,7 @@ def read_small(url: str, limit: int = 16 << 20, timeout: float = 60.0) -> bytes:
             body = resp.read(limit + 1)
     except _Status416 as exc:
         raise DownloadError(f"HTTP 416 for {url}") from exc
-    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(f"reading {url} failed: {exc or type(exc).__name__}") from exc
     if len(body) > limit:
         raise DownloadError(f"{url} answered more than {limit} bytes; is that the right address?")

@@ -32,6 +32,7 @@ class Site:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before the cut (once)
     corrupt: set[str] = field(default_factory=set)  # paths served with one byte flipped (once)
+    ignore_range: bool = False  # answer every GET with the whole file (200), as some servers do
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
     url: str = ""
 
@@ -53,7 +54,7 @@ def _handler(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
                 body = body[:-1] + bytes([body[-1] ^ 0xFF])
             start = 0
             ranged = self.headers.get("Range", "")
-            if ranged.startswith("bytes=") and ranged.endswith("-"):
+            if ranged.startswith("bytes=") and ranged.endswith("-") and not site.ignore_range:
                 start = int(ranged[6:-1])
                 if start >= len(body):
                     self.send_response(416)

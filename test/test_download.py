@@ -96,6 +96,16 @@ def test_interrupted_transfer_is_resumed_with_a_range_request(site: Site, tmp_pa
     assert site.requests == [("/data.bin", None), ("/data.bin", "bytes=100000-")]
 
 
+def test_a_server_that_ignores_range_gives_the_whole_file_once(site: Site, tmp_path: Path) -> None:
+    dest = tmp_path / "data.bin"
+    part_path(dest).write_bytes(PAYLOAD[:1000])
+    site.ignore_range = True
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    got = fetch(f"{site.url}/data.bin", dest, Expected(digest, "sha256", len(PAYLOAD)), progress=False)
+    assert got == digest
+    assert dest.read_bytes() == PAYLOAD and site.requests == [("/data.bin", "bytes=1000-")]
+
+
 def test_corrupted_transfer_is_rejected_and_nothing_kept(site: Site, tmp_path: Path) -> None:
     dest = tmp_path / "data.bin"
     site.corrupt.add("/data.bin")
