@@ -209,3 +209,24 @@ def test_download_into_unwritable_folder_is_one_line(opendr_site: Site, unwritab
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert any(why in proc.stderr for why in ("permission denied", "read-only file system")), proc.stderr
 
+
+
+def test_download_of_our_layout_and_eval_defaults_from_its_metadata(tmp_path: Path, tmp_path_factory) -> None:
+    """``--layout avemotion`` fetches a model directory of ours as it is; ``eval`` then crops with
+    the detector that model records (here mtcnn, written into a copy of the embedded model)."""
+    from test_model_files import with_metadata
+
+    source = with_metadata(tmp_path, "src", face_detector="mtcnn")
+    files = {f"/ours/{p.name}": p.read_bytes() for p in source.iterdir()}
+    with serve(Site(files=files)) as s:
+        proc = run_cli("download", tmp_path / "m", "--layout", "avemotion", "--url", f"{s.url}/ours/",
+                       "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "64 px crops, face detector mtcnn" in proc.stdout, proc.stdout
+    got = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    assert got == {name: (source / name).read_bytes() for name in ("metadata.json", "model.safetensors")}
+    proc = run_cli("eval", dataset(tmp_path_factory), "--model", tmp_path / "m", "--subset", "all", "--json",
+                   "--no-progress", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["face_detector"], report["image_size"]) == ("mtcnn", 64)
