@@ -10,13 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.request
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from tqdm import tqdm
 
 
 def _current_umask() -> int:
@@ -69,48 +65,3 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def download_file(
-    url: str,
-    dest: str | os.PathLike[str],
-    sha256: str | None = None,
-    timeout: float = 60.0,
-    progress: bool = True,
-) -> str:
-    """Stream ``url`` to ``dest`` with a progress bar; verify SHA-256; return the digest.
-
-    The data goes to a temp file first and is renamed only after the hash matched, so an
-    interrupted or tampered download never leaves a file that looks usable.
-    """
-    digest = hashlib.sha256()
-    try:
-        with (
-            atomic_path(dest) as tmp,
-            urllib.request.urlopen(url, timeout=timeout) as resp,
-            open(tmp, "wb") as out,
-        ):
-            total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-            bar = tqdm(
-                total=int(total) if total else None,
-                unit="B",
-                unit_scale=True,
-                desc=Path(dest).name,
-                disable=not progress,
-            )
-            with bar:
-                while block := resp.read(1 << 16):
-                    out.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-            out.flush()
-            got = digest.hexdigest()
-            if sha256 is not None and got.lower() != sha256.lower():
-                raise DownloadError(f"SHA-256 mismatch for {url}: expected {sha256}, got {got}")
-            if sha256 is None:
-                warnings.warn(f"{url} not verified (no SHA-256 given); its SHA-256 is {got}", stacklevel=3)
-    except DownloadError:
-        raise
-    except OSError as exc:  # URLError, HTTPError, timeouts and disk errors are all OSError
-        raise DownloadError(f"download of {url} failed: {exc}") from exc
-    return got

@@ -8,7 +8,6 @@ file write is atomic, and ``fit`` runs unchanged under ``torchrun`` (DDP).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from avemotion_core.category import Category
-from avemotion_core.fileio import ModelFileError, atomic_write_bytes, download_file
+from avemotion_core.fileio import ModelFileError
 from avemotion_core.labels import (
     EMOTIONS,
     IMAGE_SIZE,
@@ -32,9 +31,9 @@ from avemotion_core.labels import (
     WINDOW_SECONDS,
 )
 from avemotion_core.model import MultiModalCNN, apply_eval_mode
+from avemotion_core.model.download import OPENDR_MODEL, download_model, fusion_of
 from avemotion_core.model.files import (
     METADATA,
-    OPENDR_WEIGHTS,
     is_torchscript_dir,
     load_model_dir,
     load_torchscript_dir,
@@ -45,9 +44,6 @@ from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FUSIONS
 from avemotion_core.train import loop as train_loop
 from avemotion_core.train.batches import check_crop_size
 from avemotion_core.train.evaluate import evaluate
-
-OPENDR_URL = "ftp://opendrdata.csd.auth.gr/perception/multimodal_human_centric/audiovisual_emotion_learner/"
-OPENDR_MODEL = "av_emotion_ia_zerodrop"
 
 
 def _choice(name: str, value: str, valid: Sequence[str]) -> str:
@@ -121,6 +117,9 @@ class AudiovisualEmotionLearner:
         # The face-crop side the model was trained on; saved with the weights so the data path
         # (node, replay, infer CLI) crops at the same size.
         self.image_size = image_size
+        # The detector that cut the training crops (faces.FACE_DETECTORS), saved for the same reason;
+        # None = not recorded, and users fall back to their own default.
+        self.face_detector: str | None = None
         self.labels = self._check_labels(labels)
         torch.manual_seed(seed)
         # channels_last: the per-frame 2-D backbone (~95% of the work) runs ~1.5x faster on CPU in
@@ -378,6 +377,7 @@ class AudiovisualEmotionLearner:
             "mfcc_frames": MFCC_FRAMES,
             "window_seconds": WINDOW_SECONDS,
             "image_size": self.image_size,
+            **({"face_detector": self.face_detector} if self.face_detector else {}),
         }
 
     @classmethod
@@ -416,6 +416,7 @@ class AudiovisualEmotionLearner:
                                      f"traced at, found {size!r}")
             learner.labels = learner._check_labels(meta.get("labels"))
             learner.image_size = size
+            learner.face_detector = meta.get("face_detector")
             return learner
         learner.load(str(path), verbose=False)
         return learner
@@ -454,6 +455,8 @@ class AudiovisualEmotionLearner:
             self.labels = self._check_labels(meta["labels"])
         if isinstance(meta.get("image_size"), int) and meta["image_size"] >= 32:
             self.image_size = meta["image_size"]
+        if "face_detector" in meta:
+            self.face_detector = meta["face_detector"]
         self.model.to(self.device).eval()
         if verbose:
             print(f"model loaded from {path} (fusion {self.fusion}, {self.num_class} classes, "
@@ -508,7 +511,7 @@ class AudiovisualEmotionLearner:
     def download(
         self,
         path: str | None = None,
-        url: str = OPENDR_URL,
+        url: str | None = None,
         model_name: str | None = OPENDR_MODEL,
         sha256: dict[str, str] | None = None,
         progress: bool = True,
@@ -516,46 +519,14 @@ class AudiovisualEmotionLearner:
         """Fetch a pretrained model directory to ``path`` (default ``temp_path``) and return it.
 
         With ``model_name`` (default: OpenDR's ``av_emotion_ia_zerodrop``) the OpenDR layout is
-        fetched: ``<url>/<model_name>.json`` and ``.pt``. With ``model_name=None`` ``url`` must
-        be a directory in our format: ``metadata.json`` first, then the weights it lists, checked
-        against the SHA-256 recorded in that metadata. ``sha256`` maps local file names
-        (``metadata.json``, ``model_weights.pt`` ...) to expected digests. Files appear only
-        after their hash matched; nothing partial is left behind on failure.
+        fetched: ``<url>/<model_name>.json`` and ``.pt`` (``url`` default: OpenDR's server, or
+        ``$AVEMOTION_OPENDR_URL``), and ``metadata.json`` is completed with how those weights were
+        trained (fusion, labels, 224 px MTCNN crops) so every loader uses them right. With
+        ``model_name=None`` ``url`` must be a directory in our format: ``metadata.json`` first,
+        then the weights it lists, checked against the SHA-256 recorded in that metadata.
+        ``sha256`` maps local file names (``metadata.json``, ``model_weights.pt`` ...) to expected
+        digests. Files appear only after their hash matched; nothing partial is left behind.
         """
-        root = Path(path or self.temp_path)
-        base = url if url.endswith("/") else url + "/"
-        expected = dict(sha256 or {})
-        root.parent.mkdir(parents=True, exist_ok=True)
-        # Stage next to the target so the final os.replace stays on one file system.
-        with tempfile.TemporaryDirectory(dir=root.parent, prefix=f".{root.name}.") as staging:
-            stage = Path(staging)
-            if model_name is not None:
-                download_file(
-                    base + f"{model_name}.json", stage / METADATA, expected.get(METADATA), progress=progress
-                )
-                download_file(
-                    base + f"{model_name}.pt",
-                    stage / OPENDR_WEIGHTS,
-                    expected.get(OPENDR_WEIGHTS),
-                    progress=progress,
-                )
-                meta = read_metadata(stage)
-                meta["model_paths"] = [OPENDR_WEIGHTS]
-                atomic_write_bytes(stage / METADATA, json.dumps(meta, indent=2).encode())
-            else:
-                download_file(base + METADATA, stage / METADATA, expected.get(METADATA), progress=progress)
-                meta = read_metadata(stage)
-                recorded = meta.get("sha256") or {}
-                for name in meta.get("model_paths") or []:
-                    local = Path(name).name
-                    download_file(
-                        base + local,
-                        stage / local,
-                        expected.get(local, recorded.get(local)),
-                        progress=progress,
-                    )
-            load_model_dir(stage)  # refuse to install something that does not even parse
-            root.mkdir(parents=True, exist_ok=True)
-            for item in stage.iterdir():
-                os.replace(item, root / item.name)
-        return root
+        # a name that does not state its fusion (av_emotion_<fusion>_...) is taken to be this learner's
+        own = self.fusion if model_name is not None and fusion_of(model_name) is None else None
+        return download_model(path or self.temp_path, url, model_name, sha256, progress, fusion=own)[0]

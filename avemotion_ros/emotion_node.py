@@ -47,7 +47,7 @@ from avemotion_core.stream import (
     freeze_for_streaming,
 )
 from avemotion_core.stream import messages as convert
-from avemotion_core.stream.node_config import ConfigError, NodeConfig
+from avemotion_core.stream.node_config import ConfigError, NodeConfig, resolve_face_detector
 from avemotion_ros import node_params
 from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
 from avemotion_ros.worker import StreamWorker
@@ -128,6 +128,8 @@ class EmotionNode(LifecycleNode):
         self.last_mode = ""
         self.last_label = ""
         self.learner: AudiovisualEmotionLearner | None = None
+        self.image_size = 0  # the crop size and detector configure chose (reported on /diagnostics)
+        self.face_detector = ""
         self.scheduler: StreamScheduler | None = None
         self.features: FeatureStream | None = None
         self.worker: StreamWorker | None = None
@@ -176,16 +178,19 @@ class EmotionNode(LifecycleNode):
         frozen = freeze_for_streaming(self.learner, self.image_size)
         if frozen:
             self.get_logger().warning(frozen)
-        self.cropper = make_cropper(cfg.face_detector, self.image_size)
+        self.face_detector = resolve_face_detector(cfg.face_detector, self.learner.face_detector)
+        self.cropper = make_cropper(self.face_detector, self.image_size)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
         self.pub = self.create_lifecycle_publisher(self._classification, cfg.output_topic, 10)
         # made even while debug_image is off, so that switching it on at run time publishes at once
         self.debug_pub = self.create_lifecycle_publisher(Image, cfg.debug_image_topic, 2)
+        from_model = [name for name in ("image_size", "face_detector") if not getattr(cfg, name)]
+        derived = f" [{', '.join(from_model)} from the model]" if from_model else ""
         self.get_logger().info(
             f"emotion_node configured: model {cfg.model_dir()} "
             f"({'TorchScript, ' if self.learner.exported else ''}fusion {self.learner.fusion}, "
             f"{self.learner.num_class} classes, {cfg.device}), crops {self.image_size} px "
-            f"({cfg.face_detector})")
+            f"({self.face_detector}){derived}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         cfg = self.cfg
@@ -424,7 +429,9 @@ class EmotionNode(LifecycleNode):
             status.message = (f"mode {self.last_mode or 'waiting'}; last {self.last_label or '-'}; "
                               f"{published} published, {int(malformed)} malformed")
         status.values = [KeyValue(key="lifecycle_state", value=lifecycle),
-                         KeyValue(key="mode", value=self.last_mode)] + [
+                         KeyValue(key="mode", value=self.last_mode),
+                         KeyValue(key="face_detector", value=self.face_detector),
+                         KeyValue(key="image_size", value=str(self.image_size))] + [
             KeyValue(key=k, value=f"{v:.1f}" if isinstance(v, float) else str(v))
             for k, v in sorted(values.items())
         ]

@@ -7,10 +7,12 @@ The node's topics are relative (``image``, ``audio``, ``emotion``); ``image_topi
 ``audio_topic`` and ``output_topic`` name what they are remapped to. Their defaults are relative
 too, so a ``namespace`` moves all of them, as ROS users expect. Every other override argument
 defaults to '' = "keep the value from params_file", so editing the YAML is never silently undone
-by a launch default. ``autostart:=false`` leaves the (lifecycle) node unconfigured for a lifecycle
-manager. ``launch`` / ``launch_ros`` are imported only inside ``generate_launch_description`` so
-this file (and ``overrides``, ``remappings``) can be imported and checked where those packages are
-not installed (they are not on PyPI).
+by a launch default. The shipped params file leaves ``face_detector: ""`` and ``image_size: 0``,
+meaning "as the model's metadata.json records" (``avemotion download`` writes 224 px + mtcnn for
+OpenDR's RAVDESS model); set them only to deliberately deviate. ``autostart:=false`` leaves the
+(lifecycle) node unconfigured for a lifecycle manager. ``launch`` / ``launch_ros`` are imported
+only inside ``generate_launch_description`` so this file (and ``overrides``, ``remappings``) can
+be imported and checked where those packages are not installed (they are not on PyPI).
 """
 
 from __future__ import annotations

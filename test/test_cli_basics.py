@@ -11,7 +11,8 @@ from avemotion_core.cli import build_parser, main
 from avemotion_core.cli.common import apply_config
 from avemotion_core.learner import AudiovisualEmotionLearner
 
-SUBCOMMANDS = ("generate", "preprocess", "train", "eval", "infer", "export", "bag-from-clip", "replay")
+SUBCOMMANDS = ("generate", "preprocess", "train", "eval", "infer", "export", "bag-from-clip", "replay",
+               "download", "fetch-ravdess")
 
 
 def test_help_lists_every_subcommand_and_each_has_help():

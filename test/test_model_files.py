@@ -35,6 +35,7 @@ BAD_FIELDS = {
     "sha256": "abc",
     "fusion": "xx",
     "image_size": "64",
+    "face_detector": "dlib",
     "seq_length": 0,
     "model_paths": [],
 }

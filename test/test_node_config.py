@@ -11,7 +11,12 @@ import re
 
 import pytest
 
-from avemotion_core.stream.node_config import FRAME_BUFFER_BUDGET_MB, ConfigError, NodeConfig
+from avemotion_core.stream.node_config import (
+    FRAME_BUFFER_BUDGET_MB,
+    ConfigError,
+    NodeConfig,
+    resolve_face_detector,
+)
 
 
 @pytest.mark.parametrize("values, fragment", [
@@ -61,3 +66,12 @@ def test_only_live_parameters_change_at_run_time():
     with pytest.raises(ConfigError, match="min_confidence"):
         cfg.changed(dict(min_confidence="high"))
     assert cfg.changed(dict(hop_seconds=cfg.hop_seconds)) == cfg  # an unchanged value is no change
+
+
+def test_face_detector_defaults_to_the_models_then_haar():
+    """'' (the default) = what the model's metadata records; a model that records none gets haar,
+    as every model did before metadata had the field; an explicit setting always wins."""
+    assert NodeConfig().face_detector == "" and NodeConfig().image_size == 0
+    assert resolve_face_detector("", "mtcnn") == "mtcnn"
+    assert resolve_face_detector("", None) == "haar"
+    assert resolve_face_detector("none", "mtcnn") == "none"

@@ -1,5 +1,5 @@
 """``avemotion``: the offline command-line tool (generate, preprocess, train, eval, infer, export,
-bag-from-clip, replay).
+bag-from-clip, replay, download, fetch-ravdess).
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
 heavy imports (torch, rosbags) happen inside ``run`` so ``--help`` answers instantly. Expected
@@ -13,10 +13,21 @@ import difflib
 import sys
 from collections.abc import Sequence
 
-from avemotion_core.cli import bag, evaluate, export, generate, infer, preprocess, replay, train
+from avemotion_core.cli import (
+    bag,
+    download,
+    evaluate,
+    export,
+    fetch_ravdess,
+    generate,
+    infer,
+    preprocess,
+    replay,
+    train,
+)
 from avemotion_core.cli.common import CliError
 
-SUBCOMMANDS = (generate, preprocess, train, evaluate, infer, export, bag, replay)
+SUBCOMMANDS = (generate, preprocess, train, evaluate, infer, export, bag, replay, download, fetch_ravdess)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

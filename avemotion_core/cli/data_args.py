@@ -8,7 +8,7 @@ from avemotion_core.cli.common import existing_path, image_size
 from avemotion_core.modes import FACE_DETECTORS
 
 
-def _actor_list(text: str) -> list[int]:
+def actor_list(text: str) -> list[int]:
     try:
         actors = [int(a) for a in text.split(",") if a.strip()]
     except ValueError as exc:
@@ -25,12 +25,14 @@ def add_dataset_args(p: argparse.ArgumentParser, model_sized: bool = False) -> N
     p.add_argument("--image-size", type=image_size, default=None if model_sized else 224,
                    help="face crop size (default: the model's)" if model_sized else
                    "face crop size (default 224)")
-    p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
-                   help="face detector for the crops (default haar); use the one the node will run")
+    p.add_argument("--face-detector", choices=FACE_DETECTORS, default=None if model_sized else "haar",
+                   help="face detector for the crops (default: the one the model records, else haar)"
+                   if model_sized else "face detector for the crops (default haar; recorded in the "
+                   "trained model, so the node runs the same one)")
     p.add_argument("--cache-dir", default=None, help="feature cache (default DATA/.avemotion_cache)")
     p.add_argument("--split", choices=("actor", "random"), default="actor", help="split kind")
-    p.add_argument("--val-actors", type=_actor_list, default=None, help="e.g. 11,13,18,22")
-    p.add_argument("--test-actors", type=_actor_list, default=None, help="e.g. 5,10,16,19")
+    p.add_argument("--val-actors", type=actor_list, default=None, help="e.g. 11,13,18,22")
+    p.add_argument("--test-actors", type=actor_list, default=None, help="e.g. 5,10,16,19")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the actor/random split")
     p.add_argument(
         "--preprocess-workers",

@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
                          "face crops; leave it out to use the model's")
     args.image_size = learner.image_size
+    from avemotion_core.stream.node_config import resolve_face_detector
+
+    args.face_detector = resolve_face_detector(args.face_detector, learner.face_detector)
     data = _subset(args)
     if order is not None:  # same emotions, the model's own order: score by name
         data = _ModelOrder(data, order)
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         "n_clips": len(data),
         "mode": args.mode,
         "image_size": learner.image_size,
+        "face_detector": args.face_detector,
         "labels": main["labels"],
         "acc": main["acc"],
         "per_class_acc": main["per_class_acc"],

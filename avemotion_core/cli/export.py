@@ -35,7 +35,7 @@ from avemotion_core.cli.common import (
 
 ONNX = "model.onnx"
 # Training facts that travel from the source model's metadata to the exported graph's.
-SOURCE_KEYS = ("mod_drop", "sample_rate", "n_mfcc", "mfcc_frames", "window_seconds")
+SOURCE_KEYS = ("mod_drop", "sample_rate", "n_mfcc", "mfcc_frames", "window_seconds", "face_detector")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--image-size", type=image_size, default=None, help="face crop size (default: the model's)"
     )
-    p.add_argument("--face-detector", choices=FACE_DETECTORS, default="haar",
-                   help="the detector the model was trained with (mtcnn finds smaller and turned faces)")
+    p.add_argument("--face-detector", choices=FACE_DETECTORS, default=None,
+                   help="default: the detector the model's metadata records (else haar); mtcnn finds "
+                   "smaller and turned faces")
     p.add_argument("--json", default=None, metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--csv", default=None, metavar="PATH", help="write results as CSV ('-' = stdout)")
     p.add_argument("--strict", action="store_true",
@@ -162,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--image-size {args.image_size} differs from the model's {learner.image_size} px "
                          "face crops; leave it out to use the model's")
     from avemotion_core.stream import freeze_for_streaming
+    from avemotion_core.stream.node_config import resolve_face_detector
+
+    detector = resolve_face_detector(args.face_detector, learner.face_detector)
+    flags = (("--image-size", args.image_size), ("--face-detector", args.face_detector))
+    derived = [flag for flag, value in flags if value is None]
+    print(f"avemotion infer: {args.image_size or learner.image_size} px crops, {detector} face detector"
+          + (f" ({' and '.join(derived)} from the model)" if derived else ""), file=sys.stderr)
 
     frozen = freeze_for_streaming(learner, args.image_size or learner.image_size)  # as the node does
     if frozen:
@@ -172,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     for video, audio in clips:
         try:
             clip_rows, shortfall = classify_clip(learner, video, audio, args.mode,
-                                                 args.image_size or learner.image_size, args.face_detector)
+                                                 args.image_size or learner.image_size, detector)
         except ValueError as exc:  # VideoError/AudioError: one unreadable clip must not stop a folder
             failed.append(f"{video}: {exc}")
             continue

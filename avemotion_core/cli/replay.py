@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=FACE_DETECTORS,
         default=None,
         help="mtcnn finds smaller and turned faces at more CPU; 'none' for topics already showing a "
-        "cropped face (node default haar)",
+        "cropped face (default, as the node: the one the model records, else haar)",
     )
     p.add_argument("--hop", type=float, default=None, help="seconds between windows (node default 0.5)")
     p.add_argument(
@@ -192,6 +192,7 @@ def replay(args: argparse.Namespace) -> dict:
     from avemotion_core.faces import make_cropper
     from avemotion_core.stream import FeatureStream, StreamScheduler, WindowJob, freeze_for_streaming
     from avemotion_core.stream import messages as convert
+    from avemotion_core.stream.node_config import resolve_face_detector
 
     bag_path = existing_path(args.bag, "bag")
     ranges = read_labels(existing_path(args.labels, "labels", "file")) if args.labels else None
@@ -225,7 +226,8 @@ def replay(args: argparse.Namespace) -> dict:
         def decode(job):  # the node's _decode
             return convert.frame_from_msg(job.payload, job.kind == "compressed", cfg.max_frame_side)[1]
 
-        features = FeatureStream(learner, make_cropper(cfg.face_detector, image_size), stream_cfg, decode)
+        detector = resolve_face_detector(cfg.face_detector, learner.face_detector)  # as the node
+        features = FeatureStream(learner, make_cropper(detector, image_size), stream_cfg, decode)
         raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
         chosen = {sel[0] for sel in (image, audio) if sel is not None}
         wanted = [c for c in reader.connections if c.topic in chosen]

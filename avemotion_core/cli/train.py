@@ -147,6 +147,7 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
         seed=args.seed,
         image_size=args.image_size,
     )
+    learner.face_detector = args.face_detector  # recorded, so the node crops faces as training did
     if main_rank:
         world = dist.get_world_size() if distributed else 1
         print(

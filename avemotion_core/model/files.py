@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from avemotion_core.fileio import ModelFileError, atomic_path, atomic_write_bytes, sha256_file
 from avemotion_core.model.fusion import FUSIONS
+from avemotion_core.modes import FACE_DETECTORS
 
 METADATA = "metadata.json"
 WEIGHTS = "model.safetensors"
@@ -93,6 +94,7 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "num_class": ("an integer from 2 to 1000", lambda v: _positive_int(v, 1000) and v >= 2),
     "seq_length": ("an integer from 1 to 1000", lambda v: _positive_int(v, 1000)),
     "image_size": ("an integer from 32 to 1024", lambda v: _positive_int(v, 1024) and v >= 32),
+    "face_detector": (f"one of {FACE_DETECTORS}", lambda v: v in FACE_DETECTORS),
     "labels": ("a list of distinct non-empty strings",
                lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v)
                and len(set(v)) == len(v)),

@@ -28,6 +28,15 @@ DEVICES = ("cpu", "cuda")
 FRAME_BUFFER_BUDGET_MB = 1024
 
 
+FALLBACK_FACE_DETECTOR = "haar"  # for models that do not record theirs (all before metadata had it)
+
+
+def resolve_face_detector(setting: str | None, recorded: str | None) -> str:
+    """The detector to run: an explicit setting, else the one the model's training crops were cut
+    with (its metadata), else haar. A model sees faces framed as in training only this way."""
+    return setting or recorded or FALLBACK_FACE_DETECTOR
+
+
 class ConfigError(ValueError):
     """An invalid parameter value: the node refuses to start (or a ``param set``) rather than guess."""
 
@@ -55,9 +64,10 @@ def _param(default: Any, description: str, *, low: float | None = None, high: fl
 class NodeConfig:
     """All ``emotion_node`` parameters with their defaults (ROS parameter name = field name).
 
-    Empty strings mean "derive": ``model_path`` -> the embedded default model, ``fusion`` and
-    ``labels`` (comma separated) -> the model's metadata, ``compressed_image_topic`` -> not
-    subscribed. ``header.frame_id`` of each published Classification carries the eval mode
+    Empty strings (and ``image_size: 0``) mean "derive": ``model_path`` -> the embedded default
+    model; ``fusion``, ``labels`` (comma separated), ``face_detector`` and ``image_size`` -> the
+    model's metadata; ``compressed_image_topic`` -> not subscribed. ``header.frame_id`` of each
+    published Classification carries the eval mode
     (``audiovisual`` / ``onlyaudio`` / ``onlyvideo``) because the message has no free field.
     """
 
@@ -97,8 +107,9 @@ class NodeConfig:
                                 "(-> onlyaudio / onlyvideo)", low=0.1, high=60.0)
     max_delay: float = _param(1.0, "seconds a due window waits for a lagging modality (buffers hold "
                               "this much more history)", low=0.0, high=5.0)
-    face_detector: str = _param("haar", "haar | mtcnn (smaller and turned faces, more CPU) | none (input "
-                                "already shows a cropped face)", choices=FACE_DETECTORS)
+    face_detector: str = _param("", "'' (the one the model's metadata records, else haar) | haar | mtcnn "
+                                "(smaller and turned faces, more CPU) | none (input already shows a "
+                                "cropped face)", choices=("", *FACE_DETECTORS))
     image_size: int = _param(0, "face crop size fed to the model: 0 (the model's own size) or 32..512",
                              low=0, high=512)
     max_frame_side: int = _param(640, "frames are downscaled on arrival so their longest side is at most "
