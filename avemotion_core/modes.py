@@ -17,3 +17,6 @@ EVAL_MODES = ("audiovisual", "noisyaudio", "noisyvideo", "onlyaudio", "onlyvideo
 FACE_DETECTORS = ("haar", "mtcnn", "none")
 """How frames become face crops: OpenCV's Haar cascade, the MTCNN port OpenDR's RAVDESS crops were
 made with, or none (the frames already show a cropped face)."""
+
+PRIMARY_FACES = ("largest", "most_centred", "longest_tracked")
+"""Which tracked person a stream's single emotion output follows when several are in view."""

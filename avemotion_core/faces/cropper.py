@@ -48,12 +48,14 @@ class CropResult:
 
 @dataclass
 class TrackStep:
-    """What the tracker decided for one frame: the square ``box`` cropped, the ``crop`` itself and
-    whether a face was detected in this frame (else the box was carried over or is a centre crop)."""
+    """What a tracker decided for one face in one frame: the square ``box`` cropped, the ``crop``
+    itself, whether a face was detected in this frame (else the box was carried over or is a centre
+    crop), and which track (person) it belongs to."""
 
     box: Box
     crop: np.ndarray
     face_found: bool
+    track_id: str = "face1"  # the single-face tracker follows one person
 
 
 class FaceCropper:

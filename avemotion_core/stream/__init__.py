@@ -35,6 +35,7 @@ _LAZY = {
     "StreamConfig": "config",
     "FeatureStream": "features",
     "WindowResult": "features",
+    "FaceResult": "features",
     "freeze_for_streaming": "features",
     "run_jobs": "features",
     "FrameLattice": "lattice",

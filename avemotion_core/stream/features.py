@@ -1,19 +1,24 @@
-"""The model half of the engine: each lattice frame cropped and encoded once, windows from a feature ring."""
+"""The model half of the engine: each lattice frame cropped and encoded once, windows from a feature ring.
+
+With ``max_faces`` > 1 every person in view has a track (``faces.MultiFaceTracker``) and its own
+features: each window is classified per track from that track's crops only, with the shared
+microphone audio, and the primary face (``primary_face``) is the window's main result.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from avemotion_core.category import Category
-from avemotion_core.faces import Box, FaceCropper
+from avemotion_core.faces import Box, FaceCropper, MultiFaceTracker
 from avemotion_core.labels import MFCC_FRAMES, N_MFCC
-from avemotion_core.model import EVAL_MODES
+from avemotion_core.modes import EVAL_MODES, PRIMARY_FACES
 from avemotion_core.stream.config import StreamConfig
 from avemotion_core.stream.messages import ConversionError
 from avemotion_core.stream.scheduler import FrameJob, Job, WindowJob
@@ -24,14 +29,36 @@ MIN_FRAME_SIDE = 8  # smaller frames (a 1x1 "camera") carry no face: the instant
 
 @dataclass
 class _Entry:
-    """One encoded lattice frame."""
+    """One face of one encoded lattice frame."""
 
     stamp: float
     feature: torch.Tensor  # (1024,)
     face_found: bool
     box: Box
     crop: np.ndarray | None  # kept only when asked (debug image, tests)
-    frame: np.ndarray | None
+
+
+@dataclass
+class _Frame:
+    """One encoded lattice frame: its faces by track id (the single-face tracker has one)."""
+
+    stamp: float
+    size: tuple[int, int]  # (height, width)
+    faces: dict[str, _Entry]
+    image: np.ndarray | None  # kept only with keep_frames (debug image)
+
+
+@dataclass
+class FaceResult:
+    """One tracked person's window: classified from that track's crops only."""
+
+    track_id: str
+    mode: str
+    category: Category
+    box: Box  # the crop box at the track's newest frame in the window (full-frame pixels)
+    face_coverage: float
+    frames_present: int
+    crops: np.ndarray | None  # (seq_length, S, S, 3), zeros where the track had no crop; keep_crops
 
 
 @dataclass
@@ -57,6 +84,8 @@ class WindowResult:
     boxes: list[Box | None]
     crops: np.ndarray | None  # (seq_length, S, S, 3), zeros where missing; with keep_crops
     frame: np.ndarray | None  # the newest frame of the window; with keep_frames
+    track_id: str | None = None  # the primary face's track (None: no face qualified)
+    faces: list[FaceResult] = field(default_factory=list)  # every track that qualified
 
 
 class FeatureStream:
@@ -73,18 +102,24 @@ class FeatureStream:
 
     def __init__(self, learner: Any, cropper: FaceCropper, config: StreamConfig,
                  decode: Callable[[FrameJob], np.ndarray] | None = None,
-                 keep_crops: bool = False, keep_frames: bool = False):
+                 keep_crops: bool = False, keep_frames: bool = False, max_faces: int = 1,
+                 track_timeout: float = 1.0, primary_face: str = "largest"):
         if learner.seq_length != config.seq_length:
             raise ValueError(f"model seq_length {learner.seq_length} != stream {config.seq_length}")
+        if primary_face not in PRIMARY_FACES:
+            raise ValueError(f"primary_face={primary_face!r} is not one of {PRIMARY_FACES}")
         self.learner = learner
         self.cropper = cropper
         self.config = config
         self.decode = decode or (lambda job: job.payload)
         self.keep_crops = keep_crops
         self.keep_frames = keep_frames
-        self.tracker = cropper.tracker()
+        self.primary_face = primary_face
+        # one person: the dataset's own tracker (crops exactly as training saw them); several: tracks
+        self.tracker = (cropper.tracker() if max_faces == 1 else
+                        MultiFaceTracker(cropper, max_faces=max_faces, track_timeout=track_timeout))
         self.stats: Counter[str] = Counter()
-        self.ring: dict[int, _Entry] = {}
+        self.ring: dict[int, _Frame] = {}
         self.epoch: int | None = None
         self._blank: torch.Tensor | None = None
 
@@ -105,14 +140,17 @@ class FeatureStream:
             decoded.append((job, image))
         if not decoded:
             return
-        steps = [self.tracker.step(image) for _, image in decoded]
-        features = self.learner.encode_frames(np.stack([s.crop for s in steps]))
-        for (job, image), step, feature in zip(decoded, steps, features, strict=True):
-            self.ring[job.k] = _Entry(job.stamp, feature, step.face_found, step.box,
-                                      step.crop if self.keep_crops else None,
-                                      image if self.keep_frames else None)
+        multi = isinstance(self.tracker, MultiFaceTracker)
+        steps = [self.tracker.step(image, job.stamp) if multi else [self.tracker.step(image)]
+                 for job, image in decoded]
+        crops = [s.crop for frame_steps in steps for s in frame_steps]
+        features = iter(self.learner.encode_frames(np.stack(crops)) if crops else [])
+        for (job, image), frame_steps in zip(decoded, steps, strict=True):
+            faces = {s.track_id: _Entry(job.stamp, next(features), s.face_found, s.box,
+                                        s.crop if self.keep_crops else None) for s in frame_steps}
+            self.ring[job.k] = _Frame(job.stamp, image.shape[:2], faces, image if self.keep_frames else None)
             self.stats["frames_encoded"] += 1
-            self.stats["frames_without_face"] += not step.face_found
+            self.stats["frames_without_face"] += not any(s.face_found for s in frame_steps)
         horizon = max(self.ring) - self.config.history_instants
         for k in [k for k in self.ring if k < horizon]:
             del self.ring[k]
@@ -123,6 +161,13 @@ class FeatureStream:
             self.epoch = epoch
             self.ring.clear()
             self.tracker.reset()
+
+    def live_tracks(self) -> set[str]:
+        """Ids of the face tracks that have not ended (a ROS4HRI publisher lives as long as its id)."""
+        if isinstance(self.tracker, MultiFaceTracker):
+            return {t.id for t in self.tracker.tracks}
+        newest = self.ring[max(self.ring)] if self.ring else None
+        return set(newest.faces) if newest is not None else set()
 
     def blank_features(self) -> torch.Tensor:
         """Features of an all-black crop: a missing frame, and every frame in ``onlyaudio``."""
@@ -136,46 +181,92 @@ class FeatureStream:
         """Classify a window from the ring (None, counted, when it cannot be classified).
 
         ``mode`` forces an eval mode (``avemotion infer --mode``); by default it follows freshness:
-        ``onlyaudio`` when the camera is stale or most frames show no face, ``onlyvideo`` when the
-        microphone is stale.
+        ``onlyaudio`` when the camera is stale or no face shows in most frames, ``onlyvideo`` when
+        the microphone is stale. Each track whose face shows in most of the window is classified
+        from its own crops (``faces``); the primary one is the main result.
         """
         cfg = self.config
         if job.epoch != self.epoch and job.has_video:
             self._enter(job.epoch)  # no frame of this timeline was encoded yet
-        entries = [self.ring.get(k) if job.frame_stamps[i] is not None else None
-                   for i, k in enumerate(range(job.first_k, job.first_k + cfg.seq_length))]
-        present = [e for e in entries if e is not None]
-        faces = sum(e.face_found for e in present)
-        face_ok = bool(present) and faces >= cfg.min_face_coverage * len(present)
-        has_video = job.has_video and len(present) >= cfg.min_frame_coverage * cfg.seq_length and face_ok
-        if job.has_video and not has_video:
-            self.stats["windows_video_without_face" if present else "windows_video_not_encoded"] += 1
-        if mode is None:
-            if not (has_video or job.has_audio):
-                self.stats["windows_dropped_no_face"] += 1
-                return None
-            mode = ("audiovisual" if has_video and job.has_audio
-                    else "onlyaudio" if job.has_audio else "onlyvideo")
-        elif mode not in EVAL_MODES:
+        if mode is not None and mode not in EVAL_MODES:
             raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(EVAL_MODES)}")
+        frames = [self.ring.get(k) if job.frame_stamps[i] is not None else None
+                  for i, k in enumerate(range(job.first_k, job.first_k + cfg.seq_length))]
+        present = [f for f in frames if f is not None]
+        tracks = {tid: [f.faces.get(tid) if f is not None else None for f in frames]
+                  for tid in dict.fromkeys(tid for f in present for tid in f.faces)}
+        visible = {tid: entries for tid, entries in tracks.items()
+                   if job.has_video and self._shows(entries, len(present))}
+        if job.has_video and not visible:
+            self.stats["windows_video_without_face" if present else "windows_video_not_encoded"] += 1
+        if mode is None and not (visible or job.has_audio):
+            self.stats["windows_dropped_no_face"] += 1
+            return None
+        face_mode = mode or ("audiovisual" if job.has_audio else "onlyvideo")
+        faces = [self._face_result(job, tid, entries, face_mode) for tid, entries in visible.items()]
+        primary = self._primary(faces, frames)
+        if primary is not None:
+            main_mode, category, entries = primary.mode, primary.category, tracks[primary.track_id]
+        else:  # no face to show: the microphone alone (or the forced mode on the best track's frames)
+            entries = max(tracks.values(), key=lambda e: sum(x is not None and x.face_found for x in e),
+                          default=[None] * cfg.seq_length)
+            main_mode = mode or "onlyaudio"
+            category = self.learner.infer_features(self._audio_input(job, main_mode),
+                                                   self._video_input(entries, main_mode), main_mode)
+        self.stats[f"windows_mode_{main_mode}"] += 1
+        found = sum(e is not None and e.face_found for e in entries)
+        return WindowResult(
+            index=job.index, start=job.start, end=job.end, mode=main_mode, category=category,
+            audio_coverage=job.audio_coverage, frame_coverage=len(present) / cfg.seq_length,
+            face_coverage=found / cfg.seq_length, frames_present=len(present), faces_found=found,
+            frame_stamps=tuple(f.stamp if f else None for f in frames),
+            boxes=[e.box if e else None for e in entries], crops=self._crops(entries),
+            frame=next((f.image for f in reversed(present) if f.image is not None), None),
+            track_id=primary.track_id if primary else None, faces=faces,
+        )
+
+    def _shows(self, entries: list[_Entry | None], frames_present: int) -> bool:
+        """Whether a track's face shows in enough of the window for its video branch to be trusted:
+        the camera delivered ``min_frame_coverage`` of the instants, and the face was detected in
+        ``min_face_coverage`` of those (a person who arrived or left mid-window counts as absent
+        where the track did not exist, so a face is reported while it was in view half the window)."""
+        cfg = self.config
+        found = sum(e is not None and e.face_found for e in entries)
+        return (frames_present > 0 and frames_present >= cfg.min_frame_coverage * cfg.seq_length
+                and found >= cfg.min_face_coverage * frames_present)
+
+    def _face_result(self, job: WindowJob, track_id: str, entries: list[_Entry | None],
+                     mode: str) -> FaceResult:
         category = self.learner.infer_features(self._audio_input(job, mode), self._video_input(entries, mode),
                                                mode)
-        self.stats[f"windows_mode_{mode}"] += 1
-        crops = None
-        if self.keep_crops:
-            size = self.cropper.size
-            crops = np.zeros((cfg.seq_length, size, size, 3), np.uint8)
-            for i, e in enumerate(entries):
-                if e is not None and e.crop is not None:
-                    crops[i] = e.crop
-        return WindowResult(
-            index=job.index, start=job.start, end=job.end, mode=mode, category=category,
-            audio_coverage=job.audio_coverage, frame_coverage=len(present) / cfg.seq_length,
-            face_coverage=faces / cfg.seq_length, frames_present=len(present), faces_found=faces,
-            frame_stamps=tuple(e.stamp if e else None for e in entries),
-            boxes=[e.box if e else None for e in entries], crops=crops,
-            frame=next((e.frame for e in reversed(present) if e.frame is not None), None),
-        )
+        newest = next(e for e in reversed(entries) if e is not None)
+        found = sum(e is not None and e.face_found for e in entries)
+        return FaceResult(track_id=track_id, mode=mode, category=category, box=newest.box,
+                          face_coverage=found / self.config.seq_length,
+                          frames_present=sum(e is not None for e in entries), crops=self._crops(entries))
+
+    def _primary(self, faces: list[FaceResult], frames: list[_Frame | None]) -> FaceResult | None:
+        """The face ``/emotion`` reports: the largest, the most centred, or the longest tracked."""
+        if not faces:
+            return None
+        if self.primary_face == "largest":
+            return max(faces, key=lambda f: f.box.area)
+        if self.primary_face == "most_centred":
+            h, w = next(f.size for f in reversed(frames) if f is not None)
+            return min(faces, key=lambda f: np.hypot(f.box.center[0] - w / 2, f.box.center[1] - h / 2))
+        first_seen = {f.track_id: min(k for k, fr in self.ring.items() if f.track_id in fr.faces)
+                      for f in faces}
+        return min(faces, key=lambda f: (first_seen[f.track_id], -f.frames_present))
+
+    def _crops(self, entries: list[_Entry | None]) -> np.ndarray | None:
+        if not self.keep_crops:
+            return None
+        size = self.cropper.size
+        crops = np.zeros((len(entries), size, size, 3), np.uint8)
+        for i, e in enumerate(entries):
+            if e is not None and e.crop is not None:
+                crops[i] = e.crop
+        return crops
 
     def _audio_input(self, job: WindowJob, mode: str) -> torch.Tensor:
         if mode == "onlyvideo" or job.audio_rate == 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from avemotion_core.labels import DEFAULT_MODEL
-from avemotion_core.modes import FACE_DETECTORS
+from avemotion_core.modes import FACE_DETECTORS, PRIMARY_FACES
 from avemotion_core.stream.config import MAX_FRAME_BACKLOG, StreamConfig
 from avemotion_core.stream.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
 
@@ -112,6 +112,16 @@ class NodeConfig:
                                 "cropped face)", choices=("", *FACE_DETECTORS))
     image_size: int = _param(0, "face crop size fed to the model: 0 (the model's own size) or 32..512",
                              low=0, high=512)
+    max_faces: int = _param(4, "people tracked and classified at once, largest faces first (1: one person, "
+                            "cropped exactly as the training clips)", low=1, high=16)
+    track_timeout: float = _param(1.0, "seconds a face track survives without its face before it ends",
+                                  low=0.1, high=10.0)
+    primary_face: str = _param("largest", "whose emotion output_topic reports: largest | most_centred | "
+                               "longest_tracked", choices=PRIMARY_FACES)
+    faces_topic: str = _param("emotion/faces", "vision_msgs/Detection2DArray: one Detection2D per tracked "
+                              "face (id, box, every class score) per window ('' = not published)")
+    ros4hri: bool = _param(False, "also publish hri_msgs/Expression on /humans/faces/<id>/expression per "
+                           "tracked face (ROS4HRI, REP-155)")
     max_frame_side: int = _param(640, "frames are downscaled on arrival so their longest side is at most "
                                  "this (bounds memory)", low=32, high=4096)
     min_confidence: float = _param(0.0, "windows whose top score is below this are not published (counted)",
