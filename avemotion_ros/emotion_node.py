@@ -34,11 +34,15 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
+from avemotion_core.category import Category
+from avemotion_core.expression import check_labels
 from avemotion_core.faces import make_cropper
 from avemotion_core.fileio import ModelFileError
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.stream import (
+    FaceResult,
     FeatureStream,
     FrameJob,
     StreamScheduler,
@@ -57,11 +61,11 @@ class StartupError(RuntimeError):
     """The node cannot run with this configuration / model; the message says how to fix it."""
 
 
-def _message_types(flavour: str, stamped: bool) -> tuple[Any, Any, Any]:
-    """(Classification, ObjectHypothesis, audio message class) or a StartupError saying what to source."""
+def _message_types(flavour: str, stamped: bool) -> tuple[Any, Any]:
+    """(the vision_msgs module, audio message class) or a StartupError saying what to source."""
     hint = "source .build/ros_env.sh (modern audio) or .build/ros_env_raw.sh (raw audio) first"
     try:
-        from vision_msgs.msg import Classification, ObjectHypothesis
+        import vision_msgs.msg as vision
     except ImportError as exc:
         raise StartupError(f"vision_msgs is not importable ({exc}); {hint}") from exc
     name = {("modern", True): "AudioStamped", ("modern", False): "Audio",
@@ -77,7 +81,27 @@ def _message_types(flavour: str, stamped: bool) -> tuple[Any, Any, Any]:
             f"audio_flavour={flavour!r} needs audio_common_msgs/{name}, which this audio_common_msgs "
             f"({audio_msgs.__file__}) lacks: it is the other flavour; {hint}"
         )
-    return Classification, ObjectHypothesis, audio_cls
+    return vision, audio_cls
+
+
+def _ros4hri(labels: list[str]) -> Any:
+    """``avemotion_ros.hri`` once the model's labels are known to map to ROS4HRI expressions."""
+    try:
+        from avemotion_ros import hri
+    except ImportError as exc:
+        raise StartupError(f"ros4hri needs hri_msgs, which is not importable ({exc}); source "
+                           ".build/ros_env.sh (or install ros-<distro>-hri-msgs)") from exc
+    try:
+        check_labels(labels)
+    except ValueError as exc:
+        raise StartupError(f"ros4hri: {exc}") from exc
+    return hri
+
+
+def _ranked(category: Category) -> list[tuple[str, float]]:
+    """Every class with its score, best first (what the published results list)."""
+    return sorted(((label, float(p)) for label, p in category.scores.items()), key=lambda kv: kv[1],
+                  reverse=True)
 
 
 def load_learner(cfg: NodeConfig) -> AudiovisualEmotionLearner:
@@ -135,6 +159,8 @@ class EmotionNode(LifecycleNode):
         self.worker: StreamWorker | None = None
         self.pub: Any = None
         self.debug_pub: Any = None
+        self.faces_pub: Any = None
+        self._expression_pubs: dict[str, Any] = {}  # ROS4HRI: one per live face track
         self.subscriptions_: list[Any] = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # /diagnostics runs in every state: it is where a lifecycle manager's operator sees why
@@ -163,8 +189,7 @@ class EmotionNode(LifecycleNode):
             self.cfg = cfg = node_params.read(self)
         except ConfigError as exc:
             raise StartupError(f"invalid parameters: {exc}") from exc
-        self._classification, self._hypothesis, self._audio_cls = _message_types(cfg.audio_flavour,
-                                                                                 cfg.audio_stamped)
+        self._vision, self._audio_cls = _message_types(cfg.audio_flavour, cfg.audio_stamped)
         self.learner = load_learner(cfg)
         self.image_size = cfg.image_size or self.learner.image_size
         traced = self.learner.image_size
@@ -181,7 +206,11 @@ class EmotionNode(LifecycleNode):
         self.face_detector = resolve_face_detector(cfg.face_detector, self.learner.face_detector)
         self.cropper = make_cropper(self.face_detector, self.image_size)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
-        self.pub = self.create_lifecycle_publisher(self._classification, cfg.output_topic, 10)
+        if cfg.ros4hri:
+            self._hri = _ros4hri(self.learner.labels)
+        self.pub = self.create_lifecycle_publisher(self._vision.Classification, cfg.output_topic, 10)
+        self.faces_pub = (self.create_lifecycle_publisher(self._vision.Detection2DArray, cfg.faces_topic, 10)
+                          if cfg.faces_topic else None)
         # made even while debug_image is off, so that switching it on at run time publishes at once
         self.debug_pub = self.create_lifecycle_publisher(Image, cfg.debug_image_topic, 2)
         from_model = [name for name in ("image_size", "face_detector") if not getattr(cfg, name)]
@@ -199,7 +228,8 @@ class EmotionNode(LifecycleNode):
         with self.lock:  # a new timeline: nothing from before a deactivate reaches a window after it
             self.scheduler = StreamScheduler(stream_cfg)
             self.features = FeatureStream(self.learner, self.cropper, stream_cfg, decode=self._decode,
-                                          keep_frames=cfg.debug_image)
+                                          keep_frames=cfg.debug_image, max_faces=cfg.max_faces,
+                                          track_timeout=cfg.track_timeout, primary_face=cfg.primary_face)
         self.worker = StreamWorker(self._encode, self._infer)
         # sensor_data = best effort (a late camera frame is worth nothing), with a deeper queue
         best_effort = cfg.qos == "sensor_data"
@@ -253,10 +283,13 @@ class EmotionNode(LifecycleNode):
     def _release(self) -> None:
         """Everything configure made, so that a new configure starts clean (and the GPU is free)."""
         self._stop_streaming()
-        for pub in (self.pub, self.debug_pub):
+        for pub in (self.pub, self.debug_pub, self.faces_pub):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
-        self.pub = self.debug_pub = None
+        self.pub = self.debug_pub = self.faces_pub = None
+        for pub in self._expression_pubs.values():
+            self.destroy_publisher(pub)
+        self._expression_pubs.clear()
         cuda = self.learner is not None and self.learner.device.type == "cuda"
         self.learner = self.features = self.scheduler = None
         self.cfg = None
@@ -367,23 +400,65 @@ class EmotionNode(LifecycleNode):
                    "onlyvideo": "audio stale"}.get(win.mode, "both fresh")
             self.get_logger().info(f"inference mode -> {win.mode} ({why})")
         self.pub.publish(self._classification_msg(win))
+        faces = [f for f in win.faces if f.category.confidence >= self.cfg.min_confidence]
+        if self.faces_pub is not None:
+            self.faces_pub.publish(self._faces_msg(win, faces))
+        if self.cfg.ros4hri:
+            self._publish_expressions(win, faces)
         if self.cfg.debug_image:
             self.debug_pub.publish(self._debug_msg(win))
 
     def _classification_msg(self, win: WindowResult) -> Any:
-        msg = self._classification()
+        msg = self._vision.Classification()
         msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
         msg.header.frame_id = win.mode
-        ranked = sorted(win.category.scores.items(), key=lambda kv: kv[1], reverse=True)
-        msg.results = [self._hypothesis(class_id=label, score=float(p)) for label, p in ranked]
+        msg.results = [self._vision.ObjectHypothesis(class_id=label, score=p)
+                       for label, p in _ranked(win.category)]
         return msg
 
+    def _faces_msg(self, win: WindowResult, faces: list[FaceResult]) -> Any:
+        """One Detection2D per tracked face: its track id, crop box (image pixels) and every score."""
+        v = self._vision
+        msg = v.Detection2DArray()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
+        for face in faces:
+            det = v.Detection2D(header=msg.header, id=face.track_id)
+            (cx, cy), b = face.box.center, face.box
+            det.bbox.center.position.x, det.bbox.center.position.y = float(cx), float(cy)
+            det.bbox.size_x, det.bbox.size_y = float(b.width), float(b.height)
+            det.results = [v.ObjectHypothesisWithPose(hypothesis=v.ObjectHypothesis(class_id=label, score=p))
+                           for label, p in _ranked(face.category)]
+            msg.detections.append(det)
+        return msg
+
+    def _publish_expressions(self, win: WindowResult, faces: list[FaceResult]) -> None:
+        """``hri_msgs/Expression`` per face; a face's publisher lives as long as its track."""
+        hri = self._hri
+        live = self.features.live_tracks()
+        for track_id in [t for t in self._expression_pubs if t not in live]:
+            self.destroy_publisher(self._expression_pubs.pop(track_id))
+        header = Header(frame_id=win.mode)
+        header.stamp.sec, header.stamp.nanosec = convert.seconds_to_stamp(win.end)
+        for face in faces:
+            pub = self._expression_pubs.get(face.track_id)
+            if pub is None:
+                pub = self._expression_pubs[face.track_id] = self.create_publisher(
+                    hri.Expression, hri.expression_topic(face.track_id), 10)
+            scores = face.category.scores
+            pub.publish(hri.expression_msg(header, list(scores), list(scores.values())))
+
     def _debug_msg(self, win: WindowResult) -> Image:
-        """The window's newest frame with the face box the crops followed and the label."""
+        """The window's newest frame with every tracked face's box, id and label, and the main label."""
         canvas = np.zeros((240, 320, 3), np.uint8) if win.frame is None else win.frame.copy()
-        box = next((b for b in reversed(win.boxes) if b is not None), None)
-        if box is not None and win.frame is not None:
-            cv2.rectangle(canvas, (int(box.x0), int(box.y0)), (int(box.x1), int(box.y1)), (0, 255, 0), 2)
+        if win.frame is not None:
+            boxes = [(f.box, f"{f.track_id} {f.category.description}") for f in win.faces]
+            last = next((b for b in reversed(win.boxes) if b is not None), None)
+            if not boxes and last is not None:
+                boxes = [(last, "")]
+            for box, label in boxes:
+                cv2.rectangle(canvas, (int(box.x0), int(box.y0)), (int(box.x1), int(box.y1)), (0, 255, 0), 2)
+                cv2.putText(canvas, label, (int(box.x0), max(12, int(box.y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.45, (0, 255, 0), 1)
         text = f"{win.category.description} {win.category.confidence:.2f} [{win.mode}]"
         cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
         msg = convert.fill_image(Image(), canvas, "rgb8")
