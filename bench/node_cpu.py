@@ -1,7 +1,7 @@
 """CPU milliseconds per second of stream of the real ``emotion_node`` over DDS, beside another tree's node.
 
     python bench/node_cpu.py [--seconds 20] [--sizes 64 224] [--before REV] [--transport raw compressed]
-                             [--floor] [--json PATH]
+                             [--faces 1 2 4] [--floor] [--json PATH]
 
 A publisher in this process streams a 30 fps 640x480 camera (a moving real face; ``rgb8`` Images,
 or JPEG CompressedImages with ``--transport compressed``) and 16 kHz int16 audio in 1/30 s chunks, in
@@ -12,7 +12,8 @@ end stamp) p50/p95 and the modes published. ``--before REV`` runs the node of th
 worktree of this repository) first, in its own process, with its own defaults, so both columns come
 from one run on one machine. ``--floor`` also measures a process that subscribes to the same topics
 with the node's executor (EventsExecutor) and does nothing: what rclpy and DDS cost before any of
-our code runs.
+our code runs. ``--faces 2 4`` shows that many people at once (the astronaut and LFW faces in a
+2x2 grid, each moving a little), each tracked and classified on its own (``max_faces`` 4).
 Needs the ROS env (``make setup``).
 """
 
@@ -71,6 +72,27 @@ def camera_frames(n: int = 30) -> list[np.ndarray]:
     return out
 
 
+def people_frames(people: int, n: int = 30) -> list[np.ndarray]:
+    """640x480 frames with ``people`` real faces (2..4) in a 2x2 grid, each moving a little."""
+    import cv2
+    from skimage import data
+
+    faces = [cv2.resize(data.astronaut()[10:230, 113:333], (150, 150), interpolation=cv2.INTER_AREA)]
+    lfw = data.lfw_subset()
+    for k in (0, 1, 2):
+        grey = cv2.resize((lfw[k] * 255).astype(np.uint8), (150, 150), interpolation=cv2.INTER_CUBIC)
+        faces.append(np.repeat(grey[:, :, None], 3, axis=2))
+    out = []
+    for i in range(n):
+        canvas = np.full((480, 640, 3), 40, np.uint8)
+        dx = int(20 * np.sin(2 * np.pi * i / n))
+        for p in range(people):
+            x, y = 85 + 320 * (p % 2) + dx, 45 + 240 * (p // 2)
+            canvas[y : y + 150, x : x + 150] = faces[p]
+        out.append(canvas)
+    return out
+
+
 SINK = """
 import sys, rclpy
 from rclpy.experimental import EventsExecutor
@@ -118,7 +140,7 @@ def jpeg_publisher(node, frames: list):
 
 
 def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: np.ndarray, rate: int,
-             transport: str = "raw", threads: int | None = None) -> dict:
+             transport: str = "raw", threads: int | None = None, faces: int = 1) -> dict:
     """Stream into one process and measure it: the node of ``tree``, or the do-nothing floor (None)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -172,6 +194,7 @@ def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: 
     latency = [(arrived - end) * 1e3 for end, arrived, _ in arrivals]
     return {
         "tree": str(tree), "image_size": size, "seconds": seconds, "transport": transport, "threads": threads,
+        "faces": faces,
         "cpu_ms_per_stream_second": 1e3 * cpu / seconds,
         "windows": len(arrivals), "modes": dict(Counter(m for *_, m in arrivals)),
         "latency_ms_p50": float(np.percentile(latency, 50)) if latency else None,
@@ -191,6 +214,8 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true", help="also measure a subscriber that does nothing")
     ap.add_argument("--threads", type=int, default=None,
                     help="the nodes' num_threads (default: each revision's own default)")
+    ap.add_argument("--faces", type=int, nargs="+", default=[1], choices=(1, 2, 3, 4),
+                    help="people in view at once (default 1)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     import rclpy
@@ -204,7 +229,6 @@ def main() -> None:
     rate = 16000
     speech = speech_track(min(args.seconds, 20.0), rate)
     audio = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
-    frames = camera_frames()
     trees = [("this tree", ROOT)]
     worktree = None
     if args.before:
@@ -216,17 +240,20 @@ def main() -> None:
     try:
         for transport in args.transport:
             if args.floor:
-                rows.append(run_node(None, 0, args.seconds, frames, audio, rate, transport))
+                rows.append(run_node(None, 0, args.seconds, camera_frames(), audio, rate, transport))
                 rows[-1]["name"] = "do-nothing subscriber"
                 print(f"{'do-nothing subscriber':>24} {transport:>10}: "
                       f"{rows[-1]['cpu_ms_per_stream_second']:6.1f} CPU ms per stream s "
                       f"{rows[-1]['cpu_ms_per_stream_second_by_thread']}", flush=True)
-            for size in args.sizes:
+            for people, size in ((p, s) for p in args.faces for s in args.sizes):
+                frames = camera_frames() if people == 1 else people_frames(people)
                 for name, tree in trees:
-                    row = run_node(tree, size, args.seconds, frames, audio, rate, transport, args.threads)
+                    row = run_node(tree, size, args.seconds, frames, audio, rate, transport, args.threads,
+                                   people)
                     row["name"] = name
                     rows.append(row)
-                    print(f"{name:>24} {transport:>10} {size:4d} px: {row['cpu_ms_per_stream_second']:6.1f} "
+                    print(f"{name:>24} {transport:>10} {people} face(s) {size:4d} px: "
+                          f"{row['cpu_ms_per_stream_second']:6.1f} "
                           f"CPU ms per stream s; {row['windows']} windows {row['modes']}; latency p50 "
                           f"{row['latency_ms_p50']:.0f} ms, p95 {row['latency_ms_p95']:.0f} ms\n{'':>26}"
                           f"by thread: {row['cpu_ms_per_stream_second_by_thread']}", flush=True)
