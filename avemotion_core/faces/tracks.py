@@ -5,8 +5,9 @@ clip shows one actor). A robot often faces several people; mixing their crops in
 label that belongs to nobody. Here each lattice frame's detections are associated with tracks:
 
 - Each track searches near its own last face first (the same rescaled region search as the single
-  tracker); the full frame is scanned when a track lost its face there, while there is room for
-  more tracks, and every ``scan_every`` frames, so a newcomer is found within about a second.
+  tracker); the full frame is scanned when there is no track, when a track lost its face there, and
+  every ``scan_every`` frames, so a newcomer is found within about a second (a full scan costs
+  several region searches: scanning every frame doubled the node's CPU with one person in view).
 - Association is greedy on overlap with each track's *predicted* box (last box moved by the track's
   velocity), falling back to centre distance within one face size: two people who pass each other
   keep their ids. A detection nobody claims starts a track, largest first, up to ``max_faces``.
@@ -95,7 +96,7 @@ class MultiFaceTracker:
                 near = c._detect_near(image, track.predicted(stamp))
                 candidates += near
                 lost = lost or not near
-        if lost or not c.track or self._since_scan >= self.scan_every or len(self.tracks) < self.max_faces:
+        if lost or not c.track or self._since_scan >= self.scan_every:
             candidates += c.detector.detect(image)
             self._since_scan = 0
         self._since_scan += 1
