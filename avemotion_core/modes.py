@@ -20,3 +20,7 @@ made with, or none (the frames already show a cropped face)."""
 
 PRIMARY_FACES = ("largest", "most_centred", "longest_tracked")
 """Which tracked person a stream's single emotion output follows when several are in view."""
+
+FACE_SOURCES = ("camera", "ros4hri")
+"""Where faces come from: our own detector on the camera, or ROS4HRI's ``hri_face_detect`` (its
+tracked ids and per-id face crops)."""

@@ -84,15 +84,17 @@ def _message_types(flavour: str, stamped: bool) -> tuple[Any, Any]:
     return vision, audio_cls
 
 
-def _ros4hri(labels: list[str]) -> Any:
-    """``avemotion_ros.hri`` once the model's labels are known to map to ROS4HRI expressions."""
+def _ros4hri(labels: list[str] | None) -> Any:
+    """``avemotion_ros.hri`` (and, for the expression output, the model's labels checked to map to
+    ROS4HRI expressions)."""
     try:
         from avemotion_ros import hri
     except ImportError as exc:
         raise StartupError(f"ros4hri needs hri_msgs, which is not importable ({exc}); source "
                            ".build/ros_env.sh (or install ros-<distro>-hri-msgs)") from exc
     try:
-        check_labels(labels)
+        if labels is not None:
+            check_labels(labels)
     except ValueError as exc:
         raise StartupError(f"ros4hri: {exc}") from exc
     return hri
@@ -161,6 +163,8 @@ class EmotionNode(LifecycleNode):
         self.debug_pub: Any = None
         self.faces_pub: Any = None
         self._expression_pubs: dict[str, Any] = {}  # ROS4HRI: one per live face track
+        self._crop_subs: dict[str, Any] = {}  # face_source ros4hri: one per upstream face id
+        self._crops: dict[str, Any] = {}  # ... and its newest crop message
         self.subscriptions_: list[Any] = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # /diagnostics runs in every state: it is where a lifecycle manager's operator sees why
@@ -206,8 +210,8 @@ class EmotionNode(LifecycleNode):
         self.face_detector = resolve_face_detector(cfg.face_detector, self.learner.face_detector)
         self.cropper = make_cropper(self.face_detector, self.image_size)
         self.raw_format = cfg.raw_format() if cfg.audio_flavour == "raw" else None
-        if cfg.ros4hri:
-            self._hri = _ros4hri(self.learner.labels)
+        if cfg.ros4hri or cfg.face_source == "ros4hri":
+            self._hri = _ros4hri(self.learner.labels if cfg.ros4hri else None)
         self.pub = self.create_lifecycle_publisher(self._vision.Classification, cfg.output_topic, 10)
         self.faces_pub = (self.create_lifecycle_publisher(self._vision.Detection2DArray, cfg.faces_topic, 10)
                           if cfg.faces_topic else None)
@@ -229,7 +233,8 @@ class EmotionNode(LifecycleNode):
             self.scheduler = StreamScheduler(stream_cfg)
             self.features = FeatureStream(self.learner, self.cropper, stream_cfg, decode=self._decode,
                                           keep_frames=cfg.debug_image, max_faces=cfg.max_faces,
-                                          track_timeout=cfg.track_timeout, primary_face=cfg.primary_face)
+                                          track_timeout=cfg.track_timeout, primary_face=cfg.primary_face,
+                                          given_faces=cfg.face_source == "ros4hri")
         self.worker = StreamWorker(self._encode, self._infer)
         # sensor_data = best effort (a late camera frame is worth nothing), with a deeper queue
         best_effort = cfg.qos == "sensor_data"
@@ -238,10 +243,14 @@ class EmotionNode(LifecycleNode):
         # The callbacks only read stamps, check fields and keep audio (well under a millisecond), so
         # one executor thread serves them; decoding and the model run on the worker thread.
         subs = []
-        if cfg.image_topic:
+        if cfg.face_source == "ros4hri":  # REP-155 topics are absolute
+            self._hri_qos = qos
+            subs.append(self.create_subscription(self._hri.IdsList, f"{self._hri.FACES_NS}/tracked",
+                                                 self._on_tracked, qos))
+        if cfg.image_topic and cfg.face_source == "camera":
             subs.append(self.create_subscription(Image, cfg.image_topic,
                                                  lambda m: self._on_frame(m, "image"), qos))
-        if cfg.compressed_image_topic:
+        if cfg.compressed_image_topic and cfg.face_source == "camera":
             subs.append(self.create_subscription(CompressedImage, cfg.compressed_image_topic,
                                                  lambda m: self._on_frame(m, "compressed"), qos))
         if cfg.audio_topic:
@@ -273,9 +282,11 @@ class EmotionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_streaming(self) -> None:
-        for sub in self.subscriptions_:
+        for sub in [*self.subscriptions_, *self._crop_subs.values()]:
             self.destroy_subscription(sub)
         self.subscriptions_ = []
+        self._crop_subs.clear()
+        self._crops.clear()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -333,6 +344,39 @@ class EmotionNode(LifecycleNode):
             jobs = self.scheduler.add_frame(stamp, msg, kind)
         self._dispatch(jobs)
 
+    def _on_tracked(self, msg: Any) -> None:
+        """``face_source: ros4hri``: the upstream ids at one instant become one lattice frame holding
+        each id's newest crop (hri_face_detect publishes the crops before the list, same stamp)."""
+        try:
+            stamp = convert.stamp_seconds(msg.header)
+        except convert.ConversionError as exc:
+            self._malformed("ros4hri", exc)
+            return
+        ids = [i for i in dict.fromkeys(msg.ids) if self._follow_face(i)]
+        for gone in [i for i in self._crop_subs if i not in ids]:
+            self.destroy_subscription(self._crop_subs.pop(gone))
+            self._crops.pop(gone, None)
+        payload = {i: self._crops[i] for i in ids if i in self._crops}
+        with self.lock:
+            jobs = self.scheduler.add_frame(stamp, payload, "ros4hri")
+        self._dispatch(jobs)
+
+    def _follow_face(self, face_id: str) -> bool:
+        """Subscribe to a new upstream id's crops; False (counted) for an id no topic can carry."""
+        if face_id in self._crop_subs:
+            return True
+        topic = f"{self._hri.FACES_NS}/{face_id}/{self.cfg.ros4hri_image}"
+        try:
+            self._crop_subs[face_id] = self.create_subscription(
+                Image, topic, lambda m, i=face_id: self._crops.__setitem__(i, m), self._hri_qos)
+        except Exception as exc:  # noqa: BLE001 - rclpy raises several types for a bad name
+            with self.lock:
+                self.counts["malformed_ros4hri_id"] += 1
+            self.get_logger().warning(f"ignored ROS4HRI face id {face_id!r}: {exc}",
+                                      throttle_duration_sec=2.0)
+            return False
+        return True
+
     def _on_audio(self, msg: Any) -> None:
         # Without a header the chunk is taken to have ended on arrival.
         arrival = None if self.cfg.audio_stamped else self.get_clock().now().nanoseconds * 1e-9
@@ -352,8 +396,11 @@ class EmotionNode(LifecycleNode):
         self.worker.submit(jobs)
 
     # ------------------------------------------------------------------ inference thread
-    def _decode(self, job: FrameJob) -> np.ndarray:
-        return convert.frame_from_msg(job.payload, job.kind == "compressed", self.cfg.max_frame_side)[1]
+    def _decode(self, job: FrameJob) -> np.ndarray | dict[str, np.ndarray]:
+        side = self.cfg.max_frame_side
+        if job.kind == "ros4hri":  # upstream face crops by id
+            return {i: convert.frame_from_msg(m, False, side)[1] for i, m in job.payload.items()}
+        return convert.frame_from_msg(job.payload, job.kind == "compressed", side)[1]
 
     def _encode(self, batch: list[FrameJob]) -> None:
         """Worker-thread entry for lattice frames: decode, track, crop, encode (each frame once)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hri_msgs.msg import Expression
+from hri_msgs.msg import Expression, IdsList
 
 from avemotion_core.expression import expression_from_scores
 
 FACES_NS = "/humans/faces"
+__all__ = ["FACES_NS", "Expression", "IdsList", "expression_msg", "expression_topic"]
 
 
 def expression_topic(face_id: str) -> str:

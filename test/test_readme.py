@@ -57,6 +57,7 @@ LAUNCH_A = ("ros2 launch avemotion_ros emotion.launch.py model_path:=$PWD/models
 LAUNCH_B = ("ros2 launch avemotion_ros emotion.launch.py model_path:=$PWD/model_ravdess_ts "
             "image_topic:=/camera/image_raw audio_topic:=/audio")
 LAUNCH_MULTI = "ros2 launch avemotion_ros emotion.launch.py max_faces:=4 primary_face:=largest ros4hri:=true"
+LAUNCH_HRI = "ros2 launch avemotion_ros emotion.launch.py face_source:=ros4hri ros4hri:=true"
 ROS_RUN = "ros2 run avemotion_ros emotion_node --ros-args --params-file config/emotion.yaml"
 NEEDS_ROS_SYSTEM = ("needs a ROS 2 system (rosdep, colcon, the ros2 CLI, launch_ros: not on PyPI); the "
                     "package it installs is resolved through the ament index and its node run by "
@@ -74,6 +75,8 @@ SKIPPED = {
     LAUNCH_B: "needs the ros2 CLI and launch_ros; its arguments are checked here",
     LAUNCH_MULTI: "needs the ros2 CLI and launch_ros; its arguments are checked here and "
                   "test_ros_multi_face.py runs the node with them over DDS",
+    LAUNCH_HRI: "needs the ros2 CLI and launch_ros; its arguments are checked here and "
+                "test_ros_hri_input.py runs the node with them over DDS",
     ROS_RUN: "needs the ros2 CLI (not on PyPI); its params file is checked here",
     "cd ~/ros2_ws": NEEDS_ROS_SYSTEM,
     "rosdep install --from-paths src --ignore-src -y": NEEDS_ROS_SYSTEM,
@@ -116,7 +119,7 @@ def test_commands_that_cannot_run_here_have_valid_arguments():
     spec = importlib.util.spec_from_file_location("emotion_launch", ROOT / "launch" / "emotion.launch.py")
     launch = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launch)
-    for line in (LAUNCH, LAUNCH_A, LAUNCH_B, LAUNCH_MULTI):
+    for line in (LAUNCH, LAUNCH_A, LAUNCH_B, LAUNCH_MULTI, LAUNCH_HRI):
         names = dict(arg.split(":=", 1) for arg in shlex.split(line) if ":=" in arg)
         assert set(names) <= {*launch.OVERRIDABLE, *launch.REMAPS, "namespace", "params_file"}, names
         launch.overrides({k: v for k, v in names.items() if k in launch.OVERRIDABLE and k != "model_path"})

@@ -8,7 +8,7 @@ and the crop), which uses the detectors ``haar`` and ``mtcnn``, which share only
 from avemotion_core.faces.box import Box, FaceDetector
 from avemotion_core.faces.cropper import CropResult, FaceCropper, FaceTracker, TrackStep, make_cropper
 from avemotion_core.faces.haar import HaarFaceDetector, NoFaceDetector
-from avemotion_core.faces.tracks import MultiFaceTracker
+from avemotion_core.faces.tracks import GivenFaces, MultiFaceTracker
 
-__all__ = ["Box", "CropResult", "FaceCropper", "FaceDetector", "FaceTracker", "HaarFaceDetector",
-           "MultiFaceTracker", "NoFaceDetector", "TrackStep", "make_cropper"]
+__all__ = ["Box", "CropResult", "FaceCropper", "FaceDetector", "FaceTracker", "GivenFaces",
+           "HaarFaceDetector", "MultiFaceTracker", "NoFaceDetector", "TrackStep", "make_cropper"]

@@ -6,7 +6,7 @@ label that belongs to nobody. Here each lattice frame's detections are associate
 
 - Each track searches near its own last face first (the same rescaled region search as the single
   tracker); the full frame is scanned when there is no track, when a track lost its face there, and
-  every ``scan_every`` frames, so a newcomer is found within about a second (a full scan costs
+  every ``scan_every`` frames, so a newcomer is found within about two seconds (a full scan costs
   several region searches: scanning every frame doubled the node's CPU with one person in view).
 - Association is greedy on overlap with each track's *predicted* box (last box moved by the track's
   velocity), falling back to centre distance within one face size: two people who pass each other
@@ -65,7 +65,7 @@ class MultiFaceTracker:
     """Causal multi-face tracking over one stream; ``step`` gives one :class:`TrackStep` per track."""
 
     def __init__(self, cropper: FaceCropper, max_faces: int = 4, track_timeout: float = 1.0,
-                 scan_every: int = 4):
+                 scan_every: int = 8):
         if max_faces < 1 or track_timeout <= 0 or scan_every < 1:
             raise ValueError(f"invalid multi-face tracker settings: max_faces={max_faces}, "
                              f"track_timeout={track_timeout}, scan_every={scan_every}")
@@ -147,3 +147,29 @@ def _dedupe(boxes: list[Box], iou: float = 0.5) -> list[Box]:
         if all(b.iou(k) < iou for k in kept):
             kept.append(b)
     return kept
+
+
+class GivenFaces:
+    """Faces found and tracked upstream (ROS4HRI's ``hri_face_detect``): one crop per upstream id.
+
+    No detection here: each id's image is already the face, so the whole image is its box (as
+    ``face_detector: none`` treats a pre-cropped camera) and the upstream id is the track id.
+    """
+
+    def __init__(self, cropper: FaceCropper):
+        self.cropper = cropper
+        self.ids: set[str] = set()
+
+    def reset(self) -> None:
+        self.ids = set()
+
+    def step(self, faces: dict[str, np.ndarray], stamp: float) -> list[TrackStep]:
+        c = self.cropper
+        steps = []
+        for face_id, image in faces.items():
+            image = as_rgb_uint8(image, f"face {face_id}")
+            h, w = image.shape[:2]
+            box = c._square(Box(0.0, 0.0, float(w), float(h)), w, h)
+            steps.append(TrackStep(box=box, crop=c._resize(image, box), face_found=True, track_id=face_id))
+        self.ids = set(faces)
+        return steps

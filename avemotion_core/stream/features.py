@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from avemotion_core.category import Category
-from avemotion_core.faces import Box, FaceCropper, MultiFaceTracker
+from avemotion_core.faces import Box, FaceCropper, FaceTracker, GivenFaces, MultiFaceTracker
 from avemotion_core.labels import MFCC_FRAMES, N_MFCC
 from avemotion_core.modes import EVAL_MODES, PRIMARY_FACES
 from avemotion_core.stream.config import StreamConfig
@@ -103,7 +103,7 @@ class FeatureStream:
     def __init__(self, learner: Any, cropper: FaceCropper, config: StreamConfig,
                  decode: Callable[[FrameJob], np.ndarray] | None = None,
                  keep_crops: bool = False, keep_frames: bool = False, max_faces: int = 1,
-                 track_timeout: float = 1.0, primary_face: str = "largest"):
+                 track_timeout: float = 1.0, primary_face: str = "largest", given_faces: bool = False):
         if learner.seq_length != config.seq_length:
             raise ValueError(f"model seq_length {learner.seq_length} != stream {config.seq_length}")
         if primary_face not in PRIMARY_FACES:
@@ -115,9 +115,10 @@ class FeatureStream:
         self.keep_crops = keep_crops
         self.keep_frames = keep_frames
         self.primary_face = primary_face
-        # one person: the dataset's own tracker (crops exactly as training saw them); several: tracks
-        self.tracker = (cropper.tracker() if max_faces == 1 else
-                        MultiFaceTracker(cropper, max_faces=max_faces, track_timeout=track_timeout))
+        # upstream faces (ROS4HRI): ids and crops as given; one person: the dataset's own tracker
+        # (crops exactly as training saw them); several: face tracks
+        self.tracker: Any = (GivenFaces(cropper) if given_faces else cropper.tracker() if max_faces == 1 else
+                             MultiFaceTracker(cropper, max_faces=max_faces, track_timeout=track_timeout))
         self.stats: Counter[str] = Counter()
         self.ring: dict[int, _Frame] = {}
         self.epoch: int | None = None
@@ -134,21 +135,25 @@ class FeatureStream:
             except ConversionError as exc:
                 self.stats[f"malformed_{job.kind}_{exc.reason}"] += 1
                 continue
-            if min(image.shape[:2]) < MIN_FRAME_SIDE:
+            if isinstance(image, dict):  # upstream face crops by id: too small ones are left out
+                image = {i: im for i, im in image.items() if min(im.shape[:2]) >= MIN_FRAME_SIDE}
+            elif min(image.shape[:2]) < MIN_FRAME_SIDE:
                 self.stats["frames_dropped_degenerate"] += 1
                 continue
             decoded.append((job, image))
         if not decoded:
             return
-        multi = isinstance(self.tracker, MultiFaceTracker)
-        steps = [self.tracker.step(image, job.stamp) if multi else [self.tracker.step(image)]
+        single = isinstance(self.tracker, FaceTracker)
+        steps = [[self.tracker.step(image)] if single else self.tracker.step(image, job.stamp)
                  for job, image in decoded]
         crops = [s.crop for frame_steps in steps for s in frame_steps]
         features = iter(self.learner.encode_frames(np.stack(crops)) if crops else [])
         for (job, image), frame_steps in zip(decoded, steps, strict=True):
             faces = {s.track_id: _Entry(job.stamp, next(features), s.face_found, s.box,
                                         s.crop if self.keep_crops else None) for s in frame_steps}
-            self.ring[job.k] = _Frame(job.stamp, image.shape[:2], faces, image if self.keep_frames else None)
+            size = (self.cropper.size,) * 2 if isinstance(image, dict) else image.shape[:2]
+            self.ring[job.k] = _Frame(job.stamp, size, faces,
+                                      image if self.keep_frames and not isinstance(image, dict) else None)
             self.stats["frames_encoded"] += 1
             self.stats["frames_without_face"] += not any(s.face_found for s in frame_steps)
         horizon = max(self.ring) - self.config.history_instants
@@ -166,6 +171,8 @@ class FeatureStream:
         """Ids of the face tracks that have not ended (a ROS4HRI publisher lives as long as its id)."""
         if isinstance(self.tracker, MultiFaceTracker):
             return {t.id for t in self.tracker.tracks}
+        if isinstance(self.tracker, GivenFaces):
+            return set(self.tracker.ids)
         newest = self.ring[max(self.ring)] if self.ring else None
         return set(newest.faces) if newest is not None else set()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from avemotion_core.labels import DEFAULT_MODEL
-from avemotion_core.modes import FACE_DETECTORS, PRIMARY_FACES
+from avemotion_core.modes import FACE_DETECTORS, FACE_SOURCES, PRIMARY_FACES
 from avemotion_core.stream.config import MAX_FRAME_BACKLOG, StreamConfig
 from avemotion_core.stream.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
 
@@ -122,6 +122,12 @@ class NodeConfig:
                               "face (id, box, every class score) per window ('' = not published)")
     ros4hri: bool = _param(False, "also publish hri_msgs/Expression on /humans/faces/<id>/expression per "
                            "tracked face (ROS4HRI, REP-155)")
+    face_source: str = _param("camera", "camera: detect and track faces in image_topic / "
+                              "compressed_image_topic; ros4hri: take hri_face_detect's ids and face crops "
+                              "(/humans/faces/tracked, /humans/faces/<id>/<ros4hri_image>)",
+                              choices=FACE_SOURCES)
+    ros4hri_image: str = _param("cropped", "face_source ros4hri: which per-id image to read",
+                                choices=("cropped", "aligned"))
     max_frame_side: int = _param(640, "frames are downscaled on arrival so their longest side is at most "
                                  "this (bounds memory)", low=32, high=4096)
     min_confidence: float = _param(0.0, "windows whose top score is below this are not published (counted)",
@@ -181,8 +187,10 @@ class NodeConfig:
                 raise ConfigError(f"{spec.name}={value!r} is not one of {spec.choices}")
             if spec.low is not None and not spec.low <= value <= spec.high:
                 raise ConfigError(f"{spec.name}={value} is outside [{spec.low}, {spec.high}]")
-        if not self.image_topic and not self.compressed_image_topic and not self.audio_topic:
-            raise ConfigError("no input topic: set image_topic, compressed_image_topic or audio_topic")
+        video = self.face_source == "ros4hri" or self.image_topic or self.compressed_image_topic
+        if not video and not self.audio_topic:
+            raise ConfigError("no input topic: set image_topic, compressed_image_topic or audio_topic, "
+                              "or face_source ros4hri")
         if self.image_size != 0 and self.image_size < 32:
             raise ConfigError(f"image_size must be 0 (the model's) or >= 32, got {self.image_size}")
         if self.max_frame_side < self.image_size:
