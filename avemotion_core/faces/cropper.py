@@ -134,6 +134,14 @@ class FaceCropper:
             found = self.detector.detect(region)
         return [Box(x0 + b.x0 * sx, y0 + b.y0 * sy, x0 + b.x1 * sx, y0 + b.y1 * sy, b.score) for b in found]
 
+    def _smooth(self, prev: Box | None, face: Box) -> Box:
+        """The exponential moving average of the box a track follows (none across a jump)."""
+        if prev is None or face.iou(prev) <= 0.0:
+            return face
+        a = self.smoothing
+        return Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
+                   a * prev.x1 + (1 - a) * face.x1, a * prev.y1 + (1 - a) * face.y1, face.score)
+
     def _square(self, b: Box, w: int, h: int) -> Box:
         side = max(b.width, b.height) * (1 + 2 * self.margin)
         side = min(side, w, h)
@@ -190,12 +198,7 @@ class FaceTracker:
             self._since_full = 1
         if faces:
             face = self._seen = _pick(faces, self._prev, w, h)
-            prev = self._prev
-            if prev is not None and face.iou(prev) > 0.0:
-                a = c.smoothing
-                face = Box(a * prev.x0 + (1 - a) * face.x0, a * prev.y0 + (1 - a) * face.y0,
-                           a * prev.x1 + (1 - a) * face.x1, a * prev.y1 + (1 - a) * face.y1, face.score)
-            self._prev = face
+            self._prev = c._smooth(self._prev, face)
         box = c._square(self._prev, w, h) if self._prev is not None else _centre_square(w, h)
         return TrackStep(box=box, crop=c._resize(image, box), face_found=bool(faces))
 

@@ -131,13 +131,8 @@ class MultiFaceTracker:
             (x0, y0), (x1, y1) = track.seen.center, det.center
             vx, vy = (x1 - x0) / dt, (y1 - y0) / dt
             track.velocity = (0.5 * track.velocity[0] + 0.5 * vx, 0.5 * track.velocity[1] + 0.5 * vy)
-        a, prev = self.cropper.smoothing, track.smoothed
-        if prev.iou(det) > 0.0:
-            det_s = Box(a * prev.x0 + (1 - a) * det.x0, a * prev.y0 + (1 - a) * det.y0,
-                        a * prev.x1 + (1 - a) * det.x1, a * prev.y1 + (1 - a) * det.y1, det.score)
-        else:
-            det_s = det
-        track.smoothed, track.seen, track.seen_at = det_s, det, stamp
+        track.smoothed = self.cropper._smooth(track.smoothed, det)
+        track.seen, track.seen_at = det, stamp
 
 
 def _dedupe(boxes: list[Box], iou: float = 0.5) -> list[Box]:
