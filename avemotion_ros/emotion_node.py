@@ -31,7 +31,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -49,8 +49,11 @@ from avemotion_core.stream import (
 from avemotion_core.stream import messages as convert
 from avemotion_core.stream.node_config import ConfigError, NodeConfig
 from avemotion_ros import node_params
+from avemotion_ros.qos_match import reliability_for
 from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
 from avemotion_ros.worker import StreamWorker
+
+QOS_RECHECK_SECONDS = 0.5  # qos auto: how soon a best-effort publisher that appears is matched
 
 
 class StartupError(RuntimeError):
@@ -133,7 +136,9 @@ class EmotionNode(LifecycleNode):
         self.worker: StreamWorker | None = None
         self.pub: Any = None
         self.debug_pub: Any = None
-        self.subscriptions_: list[Any] = []
+        self.inputs: dict[str, tuple[Any, str, Any]] = {}  # name -> (message type, topic, callback)
+        self.subscriptions_: dict[str, Any] = {}
+        self.qos_timer: Any = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # /diagnostics runs in every state: it is where a lifecycle manager's operator sees why
         # configure failed. Its topic and period are range-checked by their descriptors already.
@@ -196,22 +201,17 @@ class EmotionNode(LifecycleNode):
             self.features = FeatureStream(self.learner, self.cropper, stream_cfg, decode=self._decode,
                                           keep_frames=cfg.debug_image)
         self.worker = StreamWorker(self._encode, self._infer)
-        # sensor_data = best effort (a late camera frame is worth nothing), with a deeper queue
-        best_effort = cfg.qos == "sensor_data"
-        qos = QoSProfile(depth=cfg.qos_depth, reliability=(ReliabilityPolicy.BEST_EFFORT if best_effort
-                                                           else ReliabilityPolicy.RELIABLE))
         # The callbacks only read stamps, check fields and keep audio (well under a millisecond), so
         # one executor thread serves them; decoding and the model run on the worker thread.
-        subs = []
-        if cfg.image_topic:
-            subs.append(self.create_subscription(Image, cfg.image_topic,
-                                                 lambda m: self._on_frame(m, "image"), qos))
-        if cfg.compressed_image_topic:
-            subs.append(self.create_subscription(CompressedImage, cfg.compressed_image_topic,
-                                                 lambda m: self._on_frame(m, "compressed"), qos))
-        if cfg.audio_topic:
-            subs.append(self.create_subscription(self._audio_cls, cfg.audio_topic, self._on_audio, qos))
-        self.subscriptions_ = subs
+        inputs = {"image": (Image, cfg.image_topic, lambda m: self._on_frame(m, "image")),
+                  "compressed": (CompressedImage, cfg.compressed_image_topic,
+                                 lambda m: self._on_frame(m, "compressed")),
+                  "audio": (self._audio_cls, cfg.audio_topic, self._on_audio)}
+        self.inputs = {name: spec for name, spec in inputs.items() if spec[1]}
+        self.subscriptions_ = {}
+        self._match_qos()
+        if cfg.qos == "auto":  # publishers come and go: follow their reliability (qos_match)
+            self.qos_timer = self.create_timer(QOS_RECHECK_SECONDS, self._match_qos)
         self.get_logger().info(
             f"emotion_node ready: image '{self._resolved(cfg.image_topic)}', compressed "
             f"'{self._resolved(cfg.compressed_image_topic)}', audio '{self._resolved(cfg.audio_topic)}' "
@@ -237,10 +237,31 @@ class EmotionNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    def _match_qos(self) -> None:
+        """(Re)subscribe each input with the reliability ``qos`` asks for given its publishers now."""
+        for name, (msg_type, topic, callback) in self.inputs.items():
+            resolved = self.resolve_topic_name(topic)
+            offered = [info.qos_profile.reliability for info in self.get_publishers_info_by_topic(resolved)]
+            want = reliability_for(self.cfg.qos, offered)
+            current = self.subscriptions_.get(name)
+            if current is not None and current.qos_profile.reliability == want:
+                continue
+            if current is not None:
+                self.destroy_subscription(current)
+                with self.lock:
+                    self.counts["qos_switches"] += 1
+                self.get_logger().info(f"{name} input '{resolved}' now subscribed "
+                                       f"{want.name.lower().replace('_', ' ')} to match its publishers")
+            self.subscriptions_[name] = self.create_subscription(
+                msg_type, topic, callback, QoSProfile(depth=self.cfg.qos_depth, reliability=want))
+
     def _stop_streaming(self) -> None:
-        for sub in self.subscriptions_:
+        if self.qos_timer is not None:
+            self.destroy_timer(self.qos_timer)
+            self.qos_timer = None
+        for sub in self.subscriptions_.values():
             self.destroy_subscription(sub)
-        self.subscriptions_ = []
+        self.subscriptions_ = {}
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

@@ -49,7 +49,8 @@ TRANSPORTS = {  # name -> (publisher env, receiver env)
     "async": ({"RMW_FASTRTPS_PUBLICATION_MODE": "ASYNCHRONOUS"}, {}),
     "profile-recv": ({}, {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}),
     "profile-cam": ({"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}, {}),
-    "profile-both": ({"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}, {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}),
+    "profile-both": ({"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)},
+                     {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}),
 }
 FPS = 30.0
 
@@ -126,14 +127,14 @@ def udp_errors() -> dict[str, int]:
 
 
 def node_frames(diagnostics: list, timeout: float = 5.0) -> int | None:
-    """Frames the node took in (accepted or dropped by the scheduler) from its last /diagnostics."""
+    """Frames the node's scheduler took in (its ``frames`` counter) from its last /diagnostics."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and not diagnostics:
         time.sleep(0.05)
     if not diagnostics:
         return None
     values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
-    return sum(int(float(v)) for k, v in values.items() if k == "frames" or k.startswith("frames_dropped_"))
+    return int(values.get("frames", 0))
 
 
 def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str, receiver: str,
@@ -142,7 +143,8 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
 
-    topic = f"/qosbench_{os.getpid()}/s{width}x{height}/{pub_qos}/{sub_qos}/{transport.replace('-', '_')}/{receiver}/image"
+    case = f"s{width}x{height}/{pub_qos}/{sub_qos}/{transport.replace('-', '_')}/{receiver}"
+    topic = f"/qosbench_{os.getpid()}/{case}/image"
     diag_topic = f"/qosbench_{os.getpid()}/diagnostics"
     pub_env, sub_env = (dict(subprocess_env("modern")) for _ in range(2))
     pub_env.update(TRANSPORTS[transport][0])
@@ -154,8 +156,8 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
         params.write_text(yaml.safe_dump({"emotion_node": {"ros__parameters": {
             "image_topic": topic, "audio_topic": "", "output_topic": "/qosbench/emotion",
             "diagnostics_topic": diag_topic, "diagnostics_period": 0.25, "qos": sub_qos}}}))
-        argv = [sys.executable, "-c", "import sys; from avemotion_ros.emotion_node import main; sys.exit(main())",
-                "--ros-args", "--params-file", str(params)]
+        code = "import sys; from avemotion_ros.emotion_node import main; sys.exit(main())"
+        argv = [sys.executable, "-c", code, "--ros-args", "--params-file", str(params)]
         helper = rclpy.create_node("qos_bench_diag")
         helper.create_subscription(DiagnosticArray, diag_topic, diagnostics.append, 10)
     else:
@@ -169,8 +171,8 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
                 tmp / "receiver.log").read_text():
             rclpy.spin_once(helper, timeout_sec=0.1)
     time.sleep(0.5)
-    pub_proc = subprocess.Popen([sys.executable, "-c", PUBLISHER, topic, str(width), str(height), str(seconds),
-                                 pub_qos], env=pub_env, cwd=ROOT, stdout=subprocess.PIPE,
+    pub_argv = [sys.executable, "-c", PUBLISHER, topic, str(width), str(height), str(seconds), pub_qos]
+    pub_proc = subprocess.Popen(pub_argv, env=pub_env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     # CPU is counted from when the publisher starts streaming (it waits ~1 s for matching first)
     cpu0, udp0 = cpu_seconds(receiver_proc.pid), udp_errors()
@@ -183,12 +185,16 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
     udp = {k: v - udp0[k] for k, v in udp_errors().items()}
     cpu = cpu_seconds(receiver_proc.pid) - cpu0 if receiver_proc.poll() is None else float("nan")
     received: int | None = None
-    if helper is not None:
-        diagnostics.clear()
-        end = time.monotonic() + 3
-        while time.monotonic() < end and not diagnostics:
-            rclpy.spin_once(helper, timeout_sec=0.1)
-        received = node_frames(diagnostics, 0)
+    if helper is not None:  # read the counter once it has stopped moving (the executor drained)
+        last, end = None, time.monotonic() + 10
+        while time.monotonic() < end:
+            diagnostics.clear()
+            rclpy.spin_once(helper, timeout_sec=0.5)
+            value = node_frames(diagnostics, 0)
+            if value is not None and value == last:
+                break
+            last = value if value is not None else last
+        received = last
         helper.destroy_node()
     receiver_proc.send_signal(signal.SIGTERM if receiver == "plain" else signal.SIGINT)
     try:
@@ -207,7 +213,8 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
     return {"size": f"{width}x{height}", "publisher": pub_qos, "subscriber": sub_qos, "transport": transport,
             "receiver": receiver, "published": published, "received": received,
             "delivered_pct": 100.0 * received / published, "publisher_late_s": late,
-            "receiver_cpu_ms_per_s": 1e3 * cpu / seconds, "loadavg": os.getloadavg()[0], "udp_buffer_drops": udp}
+            "receiver_cpu_ms_per_s": 1e3 * cpu / seconds, "loadavg": os.getloadavg()[0],
+            "udp_buffer_drops": udp}
 
 
 def udp_note(row: dict) -> str:
@@ -219,9 +226,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"])
-    ap.add_argument("--pub", nargs="+", default=["reliable", "best_effort"], choices=("reliable", "best_effort"))
-    ap.add_argument("--sub", nargs="+", default=["sensor_data", "reliable"], choices=("sensor_data", "reliable"))
-    ap.add_argument("--transport", nargs="+", default=["default", "profile"], choices=tuple(TRANSPORTS))
+    ap.add_argument("--pub", nargs="+", default=["reliable", "best_effort"],
+                    choices=("reliable", "best_effort"))
+    ap.add_argument("--sub", nargs="+", default=["sensor_data", "reliable", "auto"],
+                    choices=("sensor_data", "reliable", "auto"), help="auto: the node's qos=auto (node only)")
+    ap.add_argument("--transport", nargs="+", default=["default", "profile-cam"], choices=tuple(TRANSPORTS))
     ap.add_argument("--receiver", nargs="+", default=["plain"], choices=("plain", "node"))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -234,7 +243,7 @@ def main() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     rclpy.init()
     rows = []
-    print(f"{'size':>9} {'publisher':>11} {'subscriber':>11} {'transport':>9} {'receiver':>8} "
+    print(f"{'size':>9} {'publisher':>11} {'subscriber':>11} {'transport':>12} {'receiver':>8} "
           f"{'delivered':>13} {'recv CPU ms/s':>13} {'load1':>5}", flush=True)
     try:
         for size in args.sizes:
@@ -245,13 +254,16 @@ def main() -> None:
                         if pub_qos == "best_effort" and sub_qos == "reliable":
                             continue  # incompatible QoS: never matched
                         for receiver in args.receiver:
+                            if sub_qos == "auto" and receiver == "plain":
+                                continue
                             with tempfile.TemporaryDirectory(prefix="avemotion_qos_") as tmp:
                                 row = run_case(width, height, pub_qos, sub_qos, transport, receiver,
                                                args.seconds, Path(tmp))
                             rows.append(row)
-                            print(f"{size:>9} {pub_qos:>11} {sub_qos:>11} {transport:>9} {receiver:>8} "
+                            print(f"{size:>9} {pub_qos:>11} {sub_qos:>11} {transport:>12} {receiver:>8} "
                                   f"{row['received']:4d}/{row['published']:<4d}{row['delivered_pct']:4.0f}% "
-                                  f"{row['receiver_cpu_ms_per_s']:13.1f} {row['loadavg']:5.2f} {udp_note(row)}", flush=True)
+                                  f"{row['receiver_cpu_ms_per_s']:13.1f} {row['loadavg']:5.2f} "
+                                  f"{udp_note(row)}", flush=True)
     finally:
         rclpy.try_shutdown()
     print(machine_line(0))
