@@ -1,21 +1,27 @@
 """How many camera frames reach a subscriber over DDS, by resolution, QoS and Fast DDS transport.
 
     python bench/qos_delivery.py [--seconds 5] [--sizes 640x480 1280x720] [--pub reliable best_effort]
-                                 [--sub sensor_data reliable] [--transport default profile]
+                                 [--sub sensor_data reliable auto] [--transport default profile-cam]
                                  [--receiver plain node] [--json PATH]
 
-A publisher process streams ``rgb8`` Images at 30 fps (paced on a wall clock, as a camera driver
-does) with reliable (depth 10) or best-effort (depth 5) QoS; a receiver process subscribes with the
-node's QoS choices: ``sensor_data`` (best effort, depth 50) or ``reliable`` (depth 50). The receiver
-is a plain rclpy subscriber on the node's executor (isolates DDS) or the real ``emotion_node``
-(camera only; frames counted from its ``/diagnostics`` ``frames`` counter). Each row prints the
-share of published frames received and the receiver's CPU ms per second of stream (``/proc``).
+A publisher process (``avemotion_ros.tools.camera_publisher``) streams ``rgb8`` Images at 30 fps,
+paced on a wall clock as a camera driver does, with reliable (depth 10) or best-effort (depth 5)
+QoS. A receiver process subscribes with one of the node's ``qos`` choices: ``sensor_data`` (best
+effort, depth 50), ``reliable`` (depth 50) or ``auto`` (the node only: it follows the publisher).
+The receiver is a plain rclpy subscriber on the node's executor (isolates DDS) or the real
+``emotion_node`` (camera only; frames counted from its ``/diagnostics`` ``frames`` counter). Each
+row prints the share of published frames received, the receiver's CPU ms per second of stream
+(``/proc``), the 1-minute load average, and the host's UDP datagrams dropped for full socket buffers
+meanwhile (``/proc/net/snmp``).
 
-Transport settings (environment of both processes unless named ``node-``):
-  default       Fast DDS as it comes (shared memory + UDPv4 on one host)
-  udp           FASTDDS_BUILTIN_TRANSPORTS=UDPv4 (no shared memory)
-  profile       the node's config/fastdds_large_data.xml in the receiver only (what the node's
-                launch file sets; the camera driver is left as it is)
+Transport settings (``TRANSPORTS``: the environment of the publisher and of the receiver):
+  default       Fast DDS as it comes (shared memory + UDPv4 on one host; 512 KiB SHM segment)
+  udp           FASTDDS_BUILTIN_TRANSPORTS=UDPv4 on both sides (no shared memory)
+  udp-4mb       the same with 4 MiB socket buffers (net.core.rmem_max here is 4 MiB)
+  async         RMW_FASTRTPS_PUBLICATION_MODE=ASYNCHRONOUS in the publisher
+  profile-recv  config/fastdds_large_data.xml (8 MiB SHM segment) in the receiver only
+  profile-cam   that profile in the camera publisher only (what README asks of a driver)
+  profile-both  both
 A best-effort publisher with a reliable subscription is incompatible QoS (nothing is delivered);
 those rows are left out. Needs the ROS env (``make setup``).
 """
@@ -53,48 +59,6 @@ TRANSPORTS = {  # name -> (publisher env, receiver env)
                      {"FASTDDS_DEFAULT_PROFILES_FILE": str(PROFILE)}),
 }
 FPS = 30.0
-
-PUBLISHER = """
-import sys, time, numpy as np, rclpy
-from rclpy.duration import Duration
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
-topic, width, height, seconds, reliability = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
-    float(sys.argv[4]), sys.argv[5]
-rclpy.init()
-node = rclpy.create_node("qos_bench_camera")
-reliable = reliability == "reliable"
-qos = QoSProfile(depth=10 if reliable else 5,
-                 reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
-pub = node.create_publisher(Image, topic, qos)
-rng = np.random.default_rng(0)
-frames = []
-for i in range(4):
-    msg = Image(height=height, width=width, encoding="rgb8", step=3 * width)
-    msg.data = rng.integers(0, 255, height * width * 3, dtype=np.uint8).tobytes()
-    frames.append(msg)
-end = time.monotonic() + 60
-while not pub.get_subscription_count() and time.monotonic() < end:
-    time.sleep(0.05)
-time.sleep(1.0)  # matching is per endpoint pair: let the reverse direction settle
-n = int(seconds * {fps})
-t0 = time.monotonic()
-for i in range(n):
-    delay = t0 + i / {fps} - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
-    msg = frames[i % len(frames)]
-    now = time.time()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
-    pub.publish(msg)
-late = time.monotonic() - (t0 + (n - 1) / {fps})
-if reliable:
-    pub.wait_for_all_acked(Duration(seconds=3))
-print(f"published {n} late {late:.3f}", flush=True)
-time.sleep(0.5)
-node.destroy_node()
-rclpy.try_shutdown()
-""".replace("{fps}", repr(FPS))
 
 SUBSCRIBER = """
 import signal, sys, rclpy
@@ -162,7 +126,8 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
         helper.create_subscription(DiagnosticArray, diag_topic, diagnostics.append, 10)
     else:
         argv = [sys.executable, "-c", SUBSCRIBER, topic, sub_qos]
-    sub_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), sub_env.get("PYTHONPATH", "")])
+    for env in (pub_env, sub_env):
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     log = open(tmp / "receiver.log", "w+")
     receiver_proc = subprocess.Popen(argv, env=sub_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     if receiver == "node":  # wait until it is active (model loaded), so frames are not lost to start-up
@@ -171,7 +136,9 @@ def run_case(width: int, height: int, pub_qos: str, sub_qos: str, transport: str
                 tmp / "receiver.log").read_text():
             rclpy.spin_once(helper, timeout_sec=0.1)
     time.sleep(0.5)
-    pub_argv = [sys.executable, "-c", PUBLISHER, topic, str(width), str(height), str(seconds), pub_qos]
+    pub_argv = [sys.executable, "-m", "avemotion_ros.tools.camera_publisher", "--topic", topic,
+                "--size", f"{width}x{height}", "--fps", str(FPS), "--seconds", str(seconds),
+                "--reliability", pub_qos]
     pub_proc = subprocess.Popen(pub_argv, env=pub_env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     # CPU is counted from when the publisher starts streaming (it waits ~1 s for matching first)
