@@ -182,7 +182,8 @@ def in_process_table(chunks: list[int], before: Path | None) -> dict[str, dict[i
     out = {"this tree": {c: in_process_us(c, 16000) for c in chunks}}
     if before is not None:
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
-            env = {**os.environ, "AVEMOTION_BENCH_TREE": str(before)}
+            env = {**os.environ, "AVEMOTION_BENCH_TREE": str(before),
+                   "AVEMOTION_BUILD_DIR": os.environ.get("AVEMOTION_BUILD_DIR", str(ROOT / ".build"))}
             subprocess.run([sys.executable, __file__, "--no-dds", "--json", f.name, "--chunks",
                             *(f"{c}@16000" for c in chunks)], env=env, check=True, capture_output=True)
             rows = json.loads(Path(f.name).read_text())
