@@ -20,7 +20,7 @@ Transport settings (``TRANSPORTS``: the environment of the publisher and of the 
   udp-4mb       the same with 4 MiB socket buffers (net.core.rmem_max here is 4 MiB)
   async         RMW_FASTRTPS_PUBLICATION_MODE=ASYNCHRONOUS in the publisher
   profile-recv  config/fastdds_large_data.xml (8 MiB SHM segment) in the receiver only
-  profile-cam   that profile in the camera publisher only (what README asks of a driver)
+  profile-cam   that profile in the camera publisher only (what README asks of a best-effort driver)
   profile-both  both
 A best-effort publisher with a reliable subscription is incompatible QoS (nothing is delivered);
 those rows are left out. Needs the ROS env (``make setup``).

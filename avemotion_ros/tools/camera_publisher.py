@@ -3,7 +3,7 @@
     python -m avemotion_ros.tools.camera_publisher --topic /camera/image_raw [--size 640x480] [--fps 30]
                                                    [--seconds 5] [--reliability reliable|best_effort]
 
-Camera drivers differ in the QoS they offer (usb_cam and v4l2_camera publish reliable, others use
+Camera drivers differ in the QoS they offer (many publish reliable, others use
 the best-effort ``sensor_data`` profile), and a large frame's delivery depends on it (BENCHMARKS.md,
 ``bench/qos_delivery.py``, which runs this in its own process, as a driver is). It waits for a
 subscriber, publishes on a wall-clock schedule (late frames are sent at once, not skipped) and
