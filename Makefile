@@ -30,7 +30,7 @@ $(ROS_ENV): $(STAMP) scripts/build_ros_interfaces.sh $(wildcard ros_interfaces/*
 
 ros-interfaces: $(ROS_ENV)
 
-$(AMENT_ENTRY): $(STAMP) scripts/install_ament_prefix.sh $(wildcard launch/*.py config/*.yaml)
+$(AMENT_ENTRY): $(STAMP) scripts/install_ament_prefix.sh $(wildcard launch/*.py config/*.yaml config/*.xml)
 	scripts/install_ament_prefix.sh $(VENV) $(AMENT_PREFIX)
 
 ament-install: $(AMENT_ENTRY)

@@ -31,7 +31,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.experimental import EventsExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -53,8 +53,11 @@ from avemotion_core.stream import (
 from avemotion_core.stream import messages as convert
 from avemotion_core.stream.node_config import ConfigError, NodeConfig, resolve_face_detector
 from avemotion_ros import node_params
+from avemotion_ros.qos_match import reliability_for
 from avemotion_ros.shutdown import POLL_SECONDS, ShutdownRequest
 from avemotion_ros.worker import StreamWorker
+
+QOS_RECHECK_SECONDS = 0.5  # qos auto: how soon a best-effort publisher that appears is matched
 
 
 class StartupError(RuntimeError):
@@ -165,7 +168,9 @@ class EmotionNode(LifecycleNode):
         self._expression_pubs: dict[str, Any] = {}  # ROS4HRI: one per live face track
         self._crop_subs: dict[str, Any] = {}  # face_source ros4hri: one per upstream face id
         self._crops: dict[str, Any] = {}  # ... and its newest crop message
-        self.subscriptions_: list[Any] = []
+        self.inputs: dict[str, tuple[Any, str, Any]] = {}  # name -> (message type, topic, callback)
+        self.subscriptions_: dict[str, Any] = {}
+        self.qos_timer: Any = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # /diagnostics runs in every state: it is where a lifecycle manager's operator sees why
         # configure failed. Its topic and period are range-checked by their descriptors already.
@@ -236,26 +241,20 @@ class EmotionNode(LifecycleNode):
                                           track_timeout=cfg.track_timeout, primary_face=cfg.primary_face,
                                           given_faces=cfg.face_source == "ros4hri")
         self.worker = StreamWorker(self._encode, self._infer)
-        # sensor_data = best effort (a late camera frame is worth nothing), with a deeper queue
-        best_effort = cfg.qos == "sensor_data"
-        qos = QoSProfile(depth=cfg.qos_depth, reliability=(ReliabilityPolicy.BEST_EFFORT if best_effort
-                                                           else ReliabilityPolicy.RELIABLE))
         # The callbacks only read stamps, check fields and keep audio (well under a millisecond), so
         # one executor thread serves them; decoding and the model run on the worker thread.
-        subs = []
-        if cfg.face_source == "ros4hri":  # REP-155 topics are absolute
-            self._hri_qos = qos
-            subs.append(self.create_subscription(self._hri.IdsList, f"{self._hri.FACES_NS}/tracked",
-                                                 self._on_tracked, qos))
-        if cfg.image_topic and cfg.face_source == "camera":
-            subs.append(self.create_subscription(Image, cfg.image_topic,
-                                                 lambda m: self._on_frame(m, "image"), qos))
-        if cfg.compressed_image_topic and cfg.face_source == "camera":
-            subs.append(self.create_subscription(CompressedImage, cfg.compressed_image_topic,
-                                                 lambda m: self._on_frame(m, "compressed"), qos))
-        if cfg.audio_topic:
-            subs.append(self.create_subscription(self._audio_cls, cfg.audio_topic, self._on_audio, qos))
-        self.subscriptions_ = subs
+        camera = cfg.face_source == "camera"
+        inputs = {"image": (Image, cfg.image_topic if camera else "", lambda m: self._on_frame(m, "image")),
+                  "compressed": (CompressedImage, cfg.compressed_image_topic if camera else "",
+                                 lambda m: self._on_frame(m, "compressed")),
+                  "audio": (self._audio_cls, cfg.audio_topic, self._on_audio)}
+        if not camera:  # REP-155 topics are absolute; each id's crops are followed in _on_tracked
+            inputs["tracked"] = (self._hri.IdsList, f"{self._hri.FACES_NS}/tracked", self._on_tracked)
+        self.inputs = {name: spec for name, spec in inputs.items() if spec[1]}
+        self.subscriptions_ = {}
+        self._match_qos()
+        if cfg.qos == "auto":  # publishers come and go: follow their reliability (qos_match)
+            self.qos_timer = self.create_timer(QOS_RECHECK_SECONDS, self._match_qos)
         self.get_logger().info(
             f"emotion_node ready: image '{self._resolved(cfg.image_topic)}', compressed "
             f"'{self._resolved(cfg.compressed_image_topic)}', audio '{self._resolved(cfg.audio_topic)}' "
@@ -281,10 +280,31 @@ class EmotionNode(LifecycleNode):
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    def _match_qos(self) -> None:
+        """(Re)subscribe each input with the reliability ``qos`` asks for given its publishers now."""
+        for name, (msg_type, topic, callback) in self.inputs.items():
+            resolved = self.resolve_topic_name(topic)
+            offered = [info.qos_profile.reliability for info in self.get_publishers_info_by_topic(resolved)]
+            want = reliability_for(self.cfg.qos, offered)
+            current = self.subscriptions_.get(name)
+            if current is not None and current.qos_profile.reliability == want:
+                continue
+            if current is not None:
+                self.destroy_subscription(current)
+                with self.lock:
+                    self.counts["qos_switches"] += 1
+                self.get_logger().info(f"{name} input '{resolved}' now subscribed "
+                                       f"{want.name.lower().replace('_', ' ')} to match its publishers")
+            self.subscriptions_[name] = self.create_subscription(
+                msg_type, topic, callback, QoSProfile(depth=self.cfg.qos_depth, reliability=want))
+
     def _stop_streaming(self) -> None:
-        for sub in [*self.subscriptions_, *self._crop_subs.values()]:
+        if self.qos_timer is not None:
+            self.destroy_timer(self.qos_timer)
+            self.qos_timer = None
+        for sub in [*self.subscriptions_.values(), *self._crop_subs.values()]:
             self.destroy_subscription(sub)
-        self.subscriptions_ = []
+        self.subscriptions_ = {}
         self._crop_subs.clear()
         self._crops.clear()
         if self.worker is not None:
@@ -367,8 +387,9 @@ class EmotionNode(LifecycleNode):
             return True
         topic = f"{self._hri.FACES_NS}/{face_id}/{self.cfg.ros4hri_image}"
         try:
+            qos = self.subscriptions_["tracked"].qos_profile  # as hri_face_detect publishes
             self._crop_subs[face_id] = self.create_subscription(
-                Image, topic, lambda m, i=face_id: self._crops.__setitem__(i, m), self._hri_qos)
+                Image, topic, lambda m, i=face_id: self._crops.__setitem__(i, m), qos)
         except Exception as exc:  # noqa: BLE001 - rclpy raises several types for a bad name
             with self.lock:
                 self.counts["malformed_ros4hri_id"] += 1

@@ -10,13 +10,17 @@ defaults to '' = "keep the value from params_file", so editing the YAML is never
 by a launch default. The shipped params file leaves ``face_detector: ""`` and ``image_size: 0``,
 meaning "as the model's metadata.json records" (``avemotion download`` writes 224 px + mtcnn for
 OpenDR's RAVDESS model); set them only to deliberately deviate. ``autostart:=false`` leaves the
-(lifecycle) node unconfigured for a lifecycle manager. ``launch`` / ``launch_ros`` are imported
+(lifecycle) node unconfigured for a lifecycle manager. The node runs with
+``config/fastdds_large_data.xml`` as its Fast DDS profile (``fastdds_profile:=''`` for none; an
+exported ``FASTDDS_DEFAULT_PROFILES_FILE`` wins): the camera driver needs the same profile for
+best-effort frames over 512 KiB (README, BENCHMARKS.md). ``launch`` / ``launch_ros`` are imported
 only inside ``generate_launch_description`` so this file (and ``overrides``, ``remappings``) can
 be imported and checked where those packages are not installed (they are not on PyPI).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,18 @@ def default_params_file() -> str:
     except (ImportError, LookupError, OSError):  # no ament index (source tree, plain venv)
         pass
     return str(Path(__file__).resolve().parents[1] / "config" / "emotion.yaml")
+
+
+def fastdds_profile_file() -> str:
+    """The shipped Fast DDS profile (8 MiB shared-memory segment): installed copy, else the source tree's."""
+    return str(Path(default_params_file()).with_name("fastdds_large_data.xml"))
+
+
+def fastdds_env(profile: str, environ: dict[str, str]) -> dict[str, str]:
+    """The node's extra environment: the profile unless '' or the user already chose one."""
+    if not profile or "FASTDDS_DEFAULT_PROFILES_FILE" in environ:
+        return {}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": profile}
 
 
 def overrides(values: dict[str, str]) -> dict[str, Any]:
@@ -93,11 +109,15 @@ def generate_launch_description():
         return [Node(package="avemotion_ros", executable="emotion_node", name="emotion_node", output="screen",
                      namespace=value("namespace"),
                      parameters=[value("params_file"), overrides({n: value(n) for n in OVERRIDABLE})],
-                     remappings=remappings({n: value(n) for n in REMAPS}))]
+                     remappings=remappings({n: value(n) for n in REMAPS}),
+                     additional_env=fastdds_env(value("fastdds_profile"), dict(os.environ)))]
 
     arguments = [DeclareLaunchArgument("params_file", default_value=default_params_file(),
                                        description="YAML with emotion_node parameters"),
-                 DeclareLaunchArgument("namespace", default_value="", description="the node's namespace")]
+                 DeclareLaunchArgument("namespace", default_value="", description="the node's namespace"),
+                 DeclareLaunchArgument("fastdds_profile", default_value=fastdds_profile_file(),
+                                       description="Fast DDS XML profile for the node ('' = none; an "
+                                       "exported FASTDDS_DEFAULT_PROFILES_FILE wins)")]
     arguments += [
         DeclareLaunchArgument(name, default_value=target, description=f"what '{topic}' is remapped to")
         for name, (topic, target) in REMAPS.items()

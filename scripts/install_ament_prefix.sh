@@ -4,7 +4,7 @@
 #   scripts/install_ament_prefix.sh VENV PREFIX
 #
 #   PREFIX/share/ament_index/resource_index/packages/avemotion_ros   (what ament_index looks up)
-#   PREFIX/share/avemotion_ros/{package.xml,launch/*.py,config/*.yaml} (what `ros2 launch` searches)
+#   PREFIX/share/avemotion_ros/{package.xml,launch/*.py,config/*.{yaml,xml}} (what `ros2 launch` searches)
 #   PREFIX/lib/avemotion_ros/emotion_node                              (what `ros2 run` executes)
 #
 # Why: `pip install -e .` (the demo/test install) registers no ament index entry and puts
@@ -34,6 +34,6 @@ ln -sfn "$ROOT/resource/$PKG" "$PREFIX/share/ament_index/resource_index/packages
 ln -sfn "$ROOT/package.xml" "$PREFIX/share/$PKG/package.xml"
 # The same files setup.py's data_files install.
 for f in "$ROOT"/launch/*.py; do ln -sfn "$f" "$PREFIX/share/$PKG/launch/$(basename "$f")"; done
-for f in "$ROOT"/config/*.yaml; do ln -sfn "$f" "$PREFIX/share/$PKG/config/$(basename "$f")"; done
+for f in "$ROOT"/config/*.yaml "$ROOT"/config/*.xml; do ln -sfn "$f" "$PREFIX/share/$PKG/config/$(basename "$f")"; done
 ln -sfn "$NODE" "$PREFIX/lib/$PKG/emotion_node"
 echo "registered $PKG in ${PREFIX#"$ROOT"/}"

@@ -21,7 +21,7 @@ def test_short_soak_accounts_for_every_window(ros_env, tmp_path):  # noqa: F811
     report = run_soak(SECONDS, node_log=log, progress=False)
     print(report.summary())
     assert report.problems() == [], f"{report.summary()}\nnode log:\n{log.read_text()}"
-    assert report.expected_windows == 35 and report.qos == "sensor_data"  # the node's default QoS
+    assert report.expected_windows == 35 and report.qos == "auto"  # the node's default QoS
     # Best effort may lose a message on a loaded host, but not the half that a starved executor lost.
     assert (report.frames_sent, report.chunks_sent) == (600, 200)
     assert report.counters["frames"] >= 0.9 * report.frames_sent, report.summary()

@@ -27,13 +27,24 @@ class AudioRing:
     def end_time(self) -> float:
         return self.t0 + self.written / self.rate
 
+    def _slices(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
+        """Sample positions ``lo``..``hi`` (hi - lo <= capacity) as (ring start, ring end, offset) runs:
+        at most two contiguous slices, so a chunk costs two copies rather than an index array."""
+        start = lo % self.capacity
+        first = min(hi - lo, self.capacity - start)
+        runs = [(start, start + first, 0)]
+        if hi - lo > first:
+            runs.append((0, hi - lo - first, first))
+        return runs
+
     def _write(self, x: np.ndarray, real: bool) -> None:
         """Store ``x`` at the next sample positions (only the newest ``capacity`` survive)."""
         n = len(x)
         keep = min(n, self.capacity)
-        idx = np.arange(self.written + n - keep, self.written + n) % self.capacity
-        self.buf[idx] = x[n - keep :]
-        self.real[idx] = real
+        src = x[n - keep :]
+        for a, b, off in self._slices(self.written + n - keep, self.written + n):
+            self.buf[a:b] = src[off : off + b - a]
+            self.real[a:b] = real
         self.written += n
 
     def append(self, stamp: float, x: np.ndarray) -> tuple[str, int]:
@@ -66,10 +77,12 @@ class AudioRing:
     def segment(self, start: float, n: int) -> tuple[np.ndarray, int]:
         """``n`` samples from time ``start`` and how many of them are real (the rest are zeros)."""
         i0 = int(round((start - self.t0) * self.rate))
-        idx = np.arange(i0, i0 + n)
-        valid = (idx >= 0) & (idx < self.written) & (idx >= self.written - self.capacity)
         out = np.zeros(n, np.float32)
-        ring = idx[valid] % self.capacity
-        out[valid] = self.buf[ring]
-        real = int(np.count_nonzero(self.real[ring]))
+        # the stored positions form one range: written and not yet overwritten
+        lo, hi = max(i0, 0, self.written - self.capacity), min(i0 + n, self.written)
+        real = 0
+        if hi > lo:
+            for a, b, off in self._slices(lo, hi):
+                out[lo - i0 + off : lo - i0 + off + b - a] = self.buf[a:b]
+                real += int(np.count_nonzero(self.real[a:b]))
         return out, real

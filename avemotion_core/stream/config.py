@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from avemotion_core.labels import SEQ_LENGTH, WINDOW_SECONDS
 
@@ -69,17 +70,17 @@ class StreamConfig:
         if self.confirm_messages < 1:
             raise ValueError(f"confirm_messages must be >= 1, got {self.confirm_messages}")
 
-    @property
+    @cached_property  # read for every message by the scheduler; the config is frozen
     def period(self) -> float:
         """Seconds between lattice instants (0.24 s for 15 frames in 3.6 s)."""
         return self.window_seconds / self.seq_length
 
-    @property
+    @cached_property  # read for every message by the scheduler; the config is frozen
     def hop_steps(self) -> int:
         """Lattice steps between consecutive windows."""
         return max(1, round(self.hop_seconds / self.period))
 
-    @property
+    @cached_property  # read for every message by the scheduler; the config is frozen
     def hop(self) -> float:
         """The hop actually used, in seconds: a whole number of lattice steps."""
         return self.hop_steps * self.period

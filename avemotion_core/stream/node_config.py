@@ -21,7 +21,7 @@ from avemotion_core.stream.config import MAX_FRAME_BACKLOG, StreamConfig
 from avemotion_core.stream.messages import AUDIO_FORMATS, MAX_AUDIO_CHANNELS, MAX_AUDIO_RATE, RawAudioFormat
 
 AUDIO_FLAVOURS = ("modern", "raw")
-QOS_PROFILES = ("sensor_data", "reliable")
+QOS_PROFILES = ("auto", "sensor_data", "reliable")
 DEVICES = ("cpu", "cuda")
 # Decoded 4:3 frames at up to max_frame_side that the node may hold: the inference thread's backlog,
 # plus, with debug_image, one per lattice instant of the history (defaults: 28 MB).
@@ -88,8 +88,9 @@ class NodeConfig:
                                "frame_id = eval mode")
     diagnostics_topic: str = _param("/diagnostics", "diagnostic_msgs/DiagnosticArray with counters and "
                                     "latency")
-    qos: str = _param("sensor_data", "input subscriptions: sensor_data (best effort) or reliable",
-                      choices=QOS_PROFILES)
+    qos: str = _param("auto", "input subscriptions: auto (reliable, or best effort while a publisher on "
+                      "the topic is best effort: re-checked every 0.5 s), sensor_data (best effort) or "
+                      "reliable", choices=QOS_PROFILES)
     qos_depth: int = _param(50, "input subscription queue depth", low=1, high=100)
     device: str = _param("cpu", "torch device", choices=DEVICES)
     num_threads: int = _param(1, "torch CPU threads (0 = torch default); 1 by default: the engine encodes a "

@@ -115,7 +115,7 @@ class StreamScheduler:
     def add_audio(self, stamp: float, samples: np.ndarray, rate: int) -> list[Job]:
         """A mono float chunk whose first sample was recorded at ``stamp``; jobs that became due."""
         samples = np.asarray(samples)
-        if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.floating):
+        if samples.ndim != 1 or samples.dtype.kind != "f":
             raise ValueError(f"audio chunk must be 1-D float, got {samples.dtype} {samples.shape}")
         if rate <= 0:
             raise ValueError(f"audio rate must be positive, got {rate}")
@@ -125,7 +125,7 @@ class StreamScheduler:
         if samples.size == 0:
             self.stats["audio_dropped_empty"] += 1
             return []
-        if not np.all(np.isfinite(samples)):
+        if not np.isfinite(samples).all():
             self.stats["audio_dropped_non_finite"] += 1
             return []
         tl = self._timeline_for(stamp, "audio")

@@ -1,6 +1,6 @@
 """Soak run of the real node: a live talking face over DDS for minutes, every window accounted for.
 
-    python -m avemotion_ros.tools.soak --seconds 600 [--qos sensor_data|reliable] [--model DIR]
+    python -m avemotion_ros.tools.soak --seconds 600 [--qos auto|sensor_data|reliable] [--model DIR]
         [--json report.json]
 
 Starts ``emotion_node`` (the console script) in its own process and streams a stamped 30 fps
@@ -54,7 +54,7 @@ class SoakReport:
     fps: float
     audio_rate: int
     hop_seconds: float
-    qos: str = "sensor_data"
+    qos: str = "auto"
     frames_sent: int = 0
     chunks_sent: int = 0
     node_exit_code: int | None = None
@@ -147,7 +147,7 @@ def expected_windows(seconds: float, window: float, hop: float, fps: float) -> i
 
 def run_soak(seconds: float, model: str = "", fps: float = 30.0, rate: int = 16000, hop: float = 0.48,
              node_log: Path | None = None, start_timeout: float = 180.0, progress: bool = True,
-             qos: str = "sensor_data") -> SoakReport:
+             qos: str = "auto") -> SoakReport:
     """Start the node, stream for ``seconds``, collect everything; needs the modern ROS env active."""
     import rclpy
     import yaml
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--rate", type=int, default=16000, help="microphone sample rate")
     ap.add_argument("--hop", type=float, default=0.48, help="node hop_seconds (whole 0.24 s lattice steps)")
-    ap.add_argument("--qos", choices=("sensor_data", "reliable"), default="sensor_data",
-                    help="the node's input QoS (default sensor_data = best effort, as the node's default)")
+    ap.add_argument("--qos", choices=("auto", "sensor_data", "reliable"), default="auto",
+                    help="the node's input QoS (default auto, as the node's default)")
     ap.add_argument("--node-log", type=Path, help="write the node's output here")
     ap.add_argument("--json", type=Path, help="write the full report (with RSS samples) here")
     args = ap.parse_args(argv)
