@@ -35,7 +35,7 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int) -> dict:
+def child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int, mod_drop: str) -> dict:
     """One training step in this process; returns what the parent prints (all sizes in bytes)."""
     import resource
     import tempfile
@@ -53,7 +53,7 @@ def child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int) 
         torch.randint(0, 256, (batch, 3, SEQ_LENGTH, size, size), dtype=torch.uint8, generator=gen),
         torch.arange(batch) % 8,
     )
-    learner = AudiovisualEmotionLearner(image_size=size, batch_size=batch, n_workers=0, mod_drop="zerodrop",
+    learner = AudiovisualEmotionLearner(image_size=size, batch_size=batch, n_workers=0, mod_drop=mod_drop,
                                         iters=1, checkpoint_frames=checkpoint)
     before = _status_kib("VmRSS") * 1024
     limit = _status_kib("VmSize") * 1024 + int(cap_gb * GIB)
@@ -69,9 +69,9 @@ def child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int) 
     return {"before": before, "peak": _status_kib("VmHWM") * 1024, "seconds": time.perf_counter() - t}
 
 
-def run_child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int) -> dict:
+def run_child(size: int, batch: int, checkpoint: bool, cap_gb: float, threads: int, mod_drop: str) -> dict:
     cmd = [sys.executable, __file__, "--child", str(size), str(batch), str(int(checkpoint)),
-           "--cap-gb", str(cap_gb), "--threads", str(threads)]
+           "--cap-gb", str(cap_gb), "--threads", str(threads), "--mod-drop", mod_drop]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -85,30 +85,31 @@ def main() -> int:
     ap.add_argument("--batches", type=int, nargs="+", default=[2, 4, 8])
     ap.add_argument("--cap-gb", type=float, default=8.0, help="largest step a child may take (GiB)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mod-drop", choices=("zerodrop", "noisedrop", "nodrop"), default="zerodrop")
     ap.add_argument("--child", type=int, nargs=3, metavar=("SIZE", "BATCH", "CHECKPOINT"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         size, batch, checkpoint = args.child
-        print(json.dumps(child(size, batch, bool(checkpoint), args.cap_gb, args.threads)))
+        print(json.dumps(child(size, batch, bool(checkpoint), args.cap_gb, args.threads, args.mod_drop)))
         return 0
 
     from avemotion_core.train.memory import estimate_train_bytes
     from bench.model_forward import machine_line
 
     print(machine_line(args.threads))
-    print("one training step (zerodrop: 4 variants per clip), fresh process each; GiB = 2^30 bytes")
+    print(f"one training step ({args.mod_drop}), fresh process each; GiB = 2^30 bytes")
     print(f"{'size':>5} {'batch':>5} {'checkpoint':>10} {'estimate GiB':>12} {'before GiB':>10} "
           f"{'peak GiB':>9} {'step s':>7}")
     for size in args.sizes:
         for batch in args.batches:
             for checkpoint in (True, False):
-                estimate = estimate_train_bytes(size, batch, checkpoint_frames=checkpoint)
+                estimate = estimate_train_bytes(size, batch, args.mod_drop, checkpoint)
                 row = f"{size:>5} {batch:>5} {'on' if checkpoint else 'off':>10} {estimate / GIB:>12.2f} "
                 if estimate > args.cap_gb * GIB:
                     print(row + f"not run: estimate above --cap-gb {args.cap_gb:g}", flush=True)
                     continue
-                result = run_child(size, batch, checkpoint, args.cap_gb, args.threads)
+                result = run_child(size, batch, checkpoint, args.cap_gb, args.threads, args.mod_drop)
                 if "error" in result:
                     print(row + result["error"], flush=True)
                     continue
