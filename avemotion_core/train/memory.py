@@ -19,11 +19,12 @@ from avemotion_core.labels import SEQ_LENGTH
 GIB = 1024**3
 # Items per training clip after modality dropout (model/modality.py).
 EXPANSION = {"nodrop": 1, "noisedrop": 3, "zerodrop": 4}
-# Fitted to bench/train_memory.py peaks (VmHWM, one step, torch 2.13 CPU; BENCHMARKS.md): the process
-# before the step, and bytes per frame pixel held at the peak with and without backbone checkpointing.
-# Rounded up so that every measured configuration is at or below its estimate.
-BASE_BYTES = int(0.45 * GIB)
-BYTES_PER_FRAME_PIXEL = {True: 200, False: 560}
+# Fitted to bench/train_memory.py peaks (VmHWM, one step, torch 2.13 CPU; BENCHMARKS.md "Training
+# memory"): the peak grows by 177 (checkpointing) or 491 (none) bytes per frame pixel, over ~0.36 GiB
+# (the process before the step, ~0.24, plus the optimizer and logging). Rounded up, with room for the
+# CLI's own imports, so every measured configuration is at or below its estimate.
+BASE_BYTES = int(0.5 * GIB)
+BYTES_PER_FRAME_PIXEL = {True: 190, False: 520}
 # glibc's M_MMAP_THRESHOLD option number (malloc.h).
 _M_MMAP_THRESHOLD = -3
 
