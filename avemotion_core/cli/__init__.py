@@ -78,10 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = parsers[args.command]
         sub.error(_unrecognized(extras, sub))
     try:
+        command = args.command
+        if getattr(args, "recipe", None) is not None:  # recipe < --config < flags on the command line
+            from avemotion_core.cli.recipes import apply_recipe
+
+            args = apply_recipe(parsers[command], args, argv[argv.index(command) + 1 :])
+            args.command = command
         if getattr(args, "config", None) is not None:
             from avemotion_core.cli.common import apply_config
 
-            command = args.command
             args = apply_config(parsers[command], args, argv[argv.index(command) + 1 :])
             args.command = command
         return int(args._run(args) or 0)

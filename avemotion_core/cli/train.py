@@ -13,6 +13,7 @@ from pathlib import Path
 
 from avemotion_core.cli.common import UsageError, add_device, check_device, positive_int
 from avemotion_core.cli.data_args import add_dataset_args, load_datasets
+from avemotion_core.cli.recipes import RECIPE_NAMES
 from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FUSIONS
 
 
@@ -24,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--config (keys = option names); flags given on the command line win.",
     )
     add_dataset_args(p)
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
+                   help="paper: the paper's/OpenDR's hyper-parameters, 224 px, zerodrop and actor split; "
+                   "--config values and flags still win and are reported")
     p.add_argument("--config", default=None, help="YAML file of option values")
     p.add_argument("--out", default="model", help="output model directory (default ./model)")
     p.add_argument(
@@ -69,6 +73,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="bf16 autocast (default: on for CUDA, off on CPU)",
     )
+    p.add_argument(
+        "--checkpoint-frames",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="recompute the per-frame backbone's activations in backward: same gradients, a fraction of "
+        "the memory, slower (default: on for CPU, off on CUDA)",
+    )
+    p.add_argument("--ignore-memory-estimate", action="store_true",
+                   help="train even when the RAM estimate exceeds the memory available (CPU)")
     p.add_argument("--seed", type=int, default=0)
     add_device(p)
     return p
@@ -106,12 +119,36 @@ def run(args: argparse.Namespace) -> int:
         ckpt = Path(args.run_dir) / "checkpoints" / f"epoch_{args.resume_epoch:04d}.pt"
         if not ckpt.is_file():
             raise UsageError(f"cannot resume: {ckpt} does not exist (train with --checkpoint-every)")
+    _check_memory(args)
     device, distributed = _distributed_setup(args.device)
     try:
         return _train(args, device, distributed)
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _check_memory(args: argparse.Namespace) -> None:
+    """Refuse, before any preprocessing, a CPU run whose estimated peak RAM exceeds what is available.
+
+    Under torchrun every local process holds its own batch, so the estimate counts them all. With
+    ``--recipe`` the resolved set-up and the expected time per epoch are printed here too.
+    """
+    from avemotion_core.train.memory import memory_problem
+
+    on_cpu = not args.device.startswith("cuda")
+    checkpoint = on_cpu if args.checkpoint_frames is None else args.checkpoint_frames
+    if args.recipe is not None and os.environ.get("RANK", "0") == "0":
+        from avemotion_core.cli.recipes import recipe_lines
+
+        for line in recipe_lines(args, checkpoint):
+            print(line, flush=True)
+    if not on_cpu or args.ignore_memory_estimate:
+        return
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    problem = memory_problem(args.image_size, args.batch_size, args.mod_drop, checkpoint, processes)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
@@ -146,13 +183,14 @@ def _train(args: argparse.Namespace, device: str, distributed: bool) -> int:
         amp=args.amp,
         seed=args.seed,
         image_size=args.image_size,
+        checkpoint_frames=args.checkpoint_frames,
     )
     learner.face_detector = args.face_detector  # recorded, so the node crops faces as training did
     if main_rank:
         world = dist.get_world_size() if distributed else 1
         print(
             f"training on {len(train)} clips (val {len(val)}), {world} process(es), device {device}, "
-            f"amp {learner.amp}",
+            f"amp {learner.amp}, backbone checkpointing {'on' if learner.checkpoint_frames else 'off'}",
             flush=True,
         )
     history = learner.fit(

@@ -439,6 +439,8 @@ def get_audiovisual_emotion_dataset(
                       f"{scan.unpaired[0]}", stacklevel=2)
     if not scan.samples:
         raise DatasetError(f"no paired RAVDESS clips (video + audio) under {path}")
+    if split == "actor":  # an impossible actor choice fails now, not after preprocessing every clip
+        split_actors([s.actor for s in scan.samples], seed, val_actors, test_actors)
     params = FeatureParams(n_mfcc, save_frames, target_im_size, face_detector)
     cache = Path(cache_dir) if cache_dir is not None else Path(path) / ".avemotion_cache"
     cache = cache / params.key()

@@ -8,6 +8,7 @@ from torch import nn
 from avemotion_core.labels import MFCC_FRAMES, N_MFCC, SEQ_LENGTH
 from avemotion_core.model.audio_branch import AudioCNNPool
 from avemotion_core.model.efficientface import SIZE_MULTIPLE, EfficientFaceTemporal
+from avemotion_core.model.frame_checkpoint import checkpointed_features
 from avemotion_core.model.fusion import AUDIO_DIM, FUSIONS, build_fusion
 from avemotion_core.model.pretrained import load_efficientface
 
@@ -39,6 +40,9 @@ class MultiModalCNN(nn.Module):
         self.fusion = fusion
         self.seq_length = seq_length
         self.num_classes = num_classes
+        # Recompute the backbone's activations in backward instead of keeping them (training only;
+        # a plain attribute, not state: the state_dict and every output stay the same).
+        self.checkpoint_frames = False
         if pretr_ef is not None:
             load_efficientface(self.visual_model, pretr_ef)
         self.av, self.va = build_fusion(fusion)
@@ -92,9 +96,13 @@ class MultiModalCNN(nn.Module):
 
         Strictly per frame in eval mode (BatchNorm uses running statistics; the modulator's pooling
         and the channel shuffles are per sample): frames first mix in the temporal convolutions.
+        With ``checkpoint_frames`` a training forward keeps only segment boundaries
+        (``frame_checkpoint``); eval, inference and tracing never take that path.
         """
         if self.visual_model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last):
             frames = frames.contiguous(memory_format=torch.channels_last)
+        if self.checkpoint_frames and self.training and torch.is_grad_enabled():
+            return checkpointed_features(self.visual_model, frames)
         return self.visual_model.forward_features(frames)
 
     def forward_head(self, audio: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
