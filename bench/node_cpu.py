@@ -140,7 +140,8 @@ def jpeg_publisher(node, frames: list):
 
 
 def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: np.ndarray, rate: int,
-             transport: str = "raw", threads: int | None = None, faces: int = 1) -> dict:
+             transport: str = "raw", threads: int | None = None, faces: int = 1,
+             max_faces: int | None = None) -> dict:
     """Stream into one process and measure it: the node of ``tree``, or the do-nothing floor (None)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -156,6 +157,7 @@ def run_node(tree: Path | None, size: int, seconds: float, frames: list, audio: 
             **camera, "audio_topic": f"{PREFIX}/audio",
             "output_topic": f"{PREFIX}/emotion", "diagnostics_topic": f"{PREFIX}/diagnostics",
             "image_size": size, "qos": "reliable",
+            **({} if max_faces is None else {"max_faces": max_faces}),
             **({} if threads is None else {"num_threads": threads})}}}))
         env = subprocess_env("modern")
         env["PYTHONPATH"] = os.pathsep.join([str(tree or ROOT), env.get("PYTHONPATH", "")])
@@ -216,6 +218,7 @@ def main() -> None:
                     help="the nodes' num_threads (default: each revision's own default)")
     ap.add_argument("--faces", type=int, nargs="+", default=[1], choices=(1, 2, 3, 4),
                     help="people in view at once (default 1)")
+    ap.add_argument("--max-faces", type=int, default=None, help="the node's max_faces (default: its own)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     import rclpy
@@ -249,7 +252,7 @@ def main() -> None:
                 frames = camera_frames() if people == 1 else people_frames(people)
                 for name, tree in trees:
                     row = run_node(tree, size, args.seconds, frames, audio, rate, transport, args.threads,
-                                   people)
+                                   people, args.max_faces)
                     row["name"] = name
                     rows.append(row)
                     print(f"{name:>24} {transport:>10} {people} face(s) {size:4d} px: "

@@ -9,8 +9,9 @@ label that belongs to nobody. Here each lattice frame's detections are associate
   every ``scan_every`` frames, so a newcomer is found within about two seconds (a full scan costs
   several region searches: scanning every frame doubled the node's CPU with one person in view).
 - Association is greedy on overlap with each track's *predicted* box (last box moved by the track's
-  velocity), falling back to centre distance within one face size: two people who pass each other
-  keep their ids. A detection nobody claims starts a track, largest first, up to ``max_faces``.
+  velocity) or its last box, falling back to centre distance within one face size: two people who
+  pass each other keep their ids, and a swaying head keeps its one. A detection nobody claims
+  (and that is not inside a tracked face) starts a track, largest first, up to ``max_faces``.
 - A track that misses its face keeps its box (reported as no face, so its window can go
   ``onlyaudio``) and ends ``track_timeout`` seconds after it was last seen.
 - Per track, the box is smoothed, squared with the margin and cropped exactly as the single
@@ -28,7 +29,7 @@ from avemotion_core.faces.cropper import FaceCropper, TrackStep
 from avemotion_core.media.image import as_rgb_uint8
 
 MATCH_IOU = 0.2  # overlap with the predicted box that continues a track
-MATCH_DISTANCE = 0.75  # else: centre within this many face sides of the prediction
+MATCH_DISTANCE = 1.0  # else: centre within this many face sides of the prediction or last box
 
 
 @dataclass
@@ -107,7 +108,9 @@ class MultiFaceTracker:
 
     def _associate(self, detections: list[Box], stamp: float) -> set[str]:
         """Greedy best-first matching of detections to tracks; new tracks for the rest."""
-        pairs = sorted(((_similarity(t.predicted(stamp), d), ti, di)
+        # the last box as well as the predicted one: a head that sways back and forth between
+        # lattice frames is where it was more often than where its velocity points
+        pairs = sorted(((max(_similarity(t.predicted(stamp), d), _similarity(t.seen, d)), ti, di)
                         for ti, t in enumerate(self.tracks) for di, d in enumerate(detections)), reverse=True)
         used_t: set[int] = set()
         used_d: set[int] = set()
@@ -117,8 +120,12 @@ class MultiFaceTracker:
             used_t.add(ti)
             used_d.add(di)
             self._update(self.tracks[ti], detections[di], stamp)
-        fresh = sorted((d for di, d in enumerate(detections) if di not in used_d), key=lambda b: b.area,
-                       reverse=True)
+        # a detection inside a tracked face (the full scan and the region search box one face
+        # differently) is that face again, not a newcomer
+        taken = [t.seen for t in self.tracks]
+        fresh = sorted((d for di, d in enumerate(detections)
+                        if di not in used_d and not any(b.contains(*d.center) for b in taken)),
+                       key=lambda b: b.area, reverse=True)
         for det in fresh[: max(0, self.max_faces - len(self.tracks))]:
             self.tracks.append(_Track(id=f"face{self._next_id}", smoothed=det, seen=det, seen_at=stamp,
                                       started=stamp))
@@ -135,11 +142,12 @@ class MultiFaceTracker:
         track.seen, track.seen_at = det, stamp
 
 
-def _dedupe(boxes: list[Box], iou: float = 0.5) -> list[Box]:
-    """One box per face: region searches and the full scan find the same face twice."""
+def _dedupe(boxes: list[Box], iou: float = 0.3) -> list[Box]:
+    """One box per face: region searches and the full scan find the same face twice, at scales
+    that differ (a box whose centre lies inside a kept one is the same face)."""
     kept: list[Box] = []
     for b in sorted(boxes, key=lambda b: b.score * b.area, reverse=True):
-        if all(b.iou(k) < iou for k in kept):
+        if all(b.iou(k) < iou and not k.contains(*b.center) for k in kept):
             kept.append(b)
     return kept
 
