@@ -400,7 +400,7 @@ SOI, APP0 = b"\xff\xd8", jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x
 
 def test_jpeg_size_skips_whole_segments_even_with_a_thumbnail_inside():
     # an EXIF APP1 carries a thumbnail JPEG with its own frame header: it is not the image's
-    thumbnail = SOI + sof(160, 120) + bytes(300)
+    thumbnail = SOI + APP0 + sof(160, 120) + bytes(300)
     assert C.compressed_size(SOI + jpeg_segment(0xE1, b"Exif\x00\x00" + thumbnail) + sof(640, 480)) == (
         "jpeg", 640, 480)
 
