@@ -136,3 +136,42 @@ def test_no_face_detector_centre_crops_a_frame_that_has_a_face():
     assert result.boxes == [Box(40.0, 0.0, 280.0, 240.0)] * 2
     expected = cv2.resize(frame[:, 40:280], (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(result.crops[0], expected)
+
+
+def square_by_formula(b: Box, margin: float, w: int, h: int) -> tuple[float, float, float, float]:
+    """The crop box of the class docstring, written out: a square of max(width, height) * (1 + 2 margin),
+    at most the frame's shorter side, centred on the face, shifted inside the frame."""
+    side = min(max(b.x1 - b.x0, b.y1 - b.y0) * (1 + 2 * margin), w, h)
+    cx, cy = (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
+    x0, y0 = min(max(cx - side / 2, 0.0), w - side), min(max(cy - side / 2, 0.0), h - side)
+    return x0, y0, x0 + side, y0 + side
+
+
+def test_smoothing_is_an_exponential_moving_average_of_the_detector_boxes(detector):
+    """Each corner is ``a * previous + (1 - a) * detected`` (``a`` = smoothing), checked against the
+    Haar detector's own boxes on each frame (track=False: every frame is a full scan)."""
+    a = 0.25
+    frames = [paste((240, 320), astronaut(200), x, 20) for x in (40, 60, 50)]
+    raw = [detector.detect(f) for f in frames]
+    assert all(len(r) == 1 for r in raw)
+    result = FaceCropper(size=32, margin=0.0, smoothing=a, track=False).crop(frames)
+    corners = np.array([(f.x0, f.y0, f.x1, f.y1) for (f,) in raw])
+    smoothed = [corners[0]]
+    for detected in corners[1:]:
+        smoothed.append(a * smoothed[-1] + (1 - a) * detected)
+    for box, s in zip(result.boxes, smoothed, strict=True):
+        assert (box.x0, box.y0, box.x1, box.y1) == pytest.approx(square_by_formula(Box(*s), 0.0, 320, 240))
+
+
+def test_pick_weighs_area_by_closeness_to_the_centre():
+    """Without history the score is confidence x area x (1 - distance from the centre / diagonal):
+    on a 640x480 frame (diagonal 800) a 100 px face at the centre beats a 110 px one 300 px away
+    (10000 vs 12100 x 0.625 = 7562), and loses to a 140 px one there (19600 x 0.625 = 12250)."""
+    centre = Box(270, 190, 370, 290)
+    for side, winner in ((110, "centre"), (140, "far")):
+        far = Box(20 - side / 2, 240 - side / 2, 20 + side / 2, 240 + side / 2)  # 300 px left of (320, 240)
+        expected = centre if winner == "centre" else far
+        assert _pick([centre, far], None, 640, 480) == expected
+        assert _pick([far, centre], None, 640, 480) == expected
+    weak = Box(20 - 70, 170, 20 + 70, 310, score=0.5)  # the 140 px face with half the confidence
+    assert _pick([weak, centre], None, 640, 480) == centre
