@@ -136,4 +136,6 @@ def test_tracking_scans_small_regions_and_agrees_with_full_scans():
     assert tracked.missing == full.missing == 0
     for i, (a, b) in enumerate(zip(tracked.boxes, full.boxes, strict=True)):
         assert a.contains(*face_centre(300, 20 + 6 * i, 90)) and a.iou(b) > 0.6
+        # the region's boxes map back to full-frame pixels: the crops are centred where full scans put them
+        assert np.hypot(a.center[0] - b.center[0], a.center[1] - b.center[1]) < 3
 
