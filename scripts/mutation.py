@@ -45,6 +45,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
               ["test/test_face_policy.py", "test/test_faces.py",
                "--deselect", "test/test_faces.py::test_finds_the_astronaut_face",
                "--deselect", "test/test_faces.py::test_lfw_faces_found_and_non_faces_rejected"], None),
+    "faces_box": ("avemotion_core/faces/box.py", ["test/test_face_policy.py", "test/test_faces.py"], None),
+    "faces_haar": ("avemotion_core/faces/haar.py", ["test/test_faces.py", "test/test_face_policy.py"], None),
     "window": ("avemotion_core/window.py", ["test/test_window.py", "test/test_window_contract.py"], None),
     "stream_clock": ("avemotion_core/stream/clock.py", STREAM_FAST, None),
     "stream_lattice": ("avemotion_core/stream/lattice.py", STREAM_FAST, None),
