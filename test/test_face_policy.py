@@ -124,6 +124,19 @@ def test_make_cropper_settings_and_errors():
             make_cropper(bad, 48)
     with pytest.raises(ValueError, match="crop size"):
         make_cropper("none", 4)
+    assert not make_cropper("none", 48).track  # the frame is the face: no region around it to rescan
+    assert make_cropper("haar", 48).track
+
+
+def test_cropper_bounds_and_an_empty_clip():
+    assert FaceCropper(size=8, margin=2.0, smoothing=0.0, redetect_every=1).margin == 2.0
+    bad_settings = (dict(margin=2.01), dict(margin=-0.01), dict(size=7), dict(smoothing=1.0),
+                    dict(redetect_every=0))
+    for bad in bad_settings:
+        with pytest.raises(ValueError):
+            FaceCropper(**bad)
+    empty = FaceCropper(size=16).crop([])
+    assert empty.crops.shape == (0, 16, 16, 3) and empty.boxes == [] and empty.missing == 0
 
 
 def test_no_face_detector_centre_crops_a_frame_that_has_a_face():
@@ -151,7 +164,7 @@ def test_smoothing_is_an_exponential_moving_average_of_the_detector_boxes(detect
     """Each corner is ``a * previous + (1 - a) * detected`` (``a`` = smoothing), checked against the
     Haar detector's own boxes on each frame (track=False: every frame is a full scan)."""
     a = 0.25
-    frames = [paste((240, 320), astronaut(200), x, 20) for x in (40, 60, 50)]
+    frames = [paste((240, 320), astronaut(200), x, y) for x, y in ((40, 20), (60, 30), (50, 25))]
     raw = [detector.detect(f) for f in frames]
     assert all(len(r) == 1 for r in raw)
     result = FaceCropper(size=32, margin=0.0, smoothing=a, track=False).crop(frames)
@@ -175,3 +188,12 @@ def test_pick_weighs_area_by_closeness_to_the_centre():
         assert _pick([far, centre], None, 640, 480) == expected
     weak = Box(20 - 70, 170, 20 + 70, 310, score=0.5)  # the 140 px face with half the confidence
     assert _pick([weak, centre], None, 640, 480) == centre
+
+
+def test_a_face_that_jumps_is_not_smoothed_towards_the_old_place(detector):
+    """No overlap with the previous box: a new place (or person), taken as detected, not dragged."""
+    frames = [paste((240, 480), astronaut(200), x, 20) for x in (0, 280)]
+    (left,), (right,) = (detector.detect(f) for f in frames)
+    assert left.iou(right) == 0.0
+    box = FaceCropper(size=32, margin=0.0, smoothing=0.5, track=False).crop(frames).boxes[1]
+    assert (box.x0, box.y0, box.x1, box.y1) == pytest.approx(square_by_formula(right, 0.0, 480, 240))
