@@ -315,3 +315,22 @@ def test_a_window_waiting_for_late_audio_keeps_all_its_frames():
     results = run_jobs(fs, jobs)
     assert len(results) >= 5 and all(r.frames_present == 15 for r in results), \
         [r.frames_present for r in results]
+
+
+def test_clock_guard_confirms_a_jump_with_every_live_modality_or_after_stale_after():
+    """The rules of ClockGuard's docstring on hand-picked stamps (jump 5 s, 3 messages, 1 s)."""
+    from avemotion_core.stream.clock import ClockGuard
+
+    def guard() -> ClockGuard:
+        g = ClockGuard(jump=5.0, confirm=3, live_after=1.0)
+        assert [g.check(99.5, "audio"), g.check(100.0, "video")] == ["ok", "ok"]
+        return g
+
+    g = guard()
+    assert g.check(105.0, "video") == "ok"  # exactly `jump` away is still the same timeline
+    g = guard()
+    assert [g.check(t, m) for t, m in ((200.0, "video"), (200.01, "audio"), (200.03, "video"))] == [
+        "hold", "hold", "restart"]  # the third message, both live modalities agree
+    g = guard()  # audio was live (0.5 s before the newest stamp): video alone must wait
+    assert [g.check(t, "video") for t in (200.0, 200.5, 200.75, 201.0)] == ["hold", "hold", "hold", "restart"]
+    assert g.outliers == 0  # confirmed after 1 s of the new timeline (audio died with the jump)
