@@ -129,6 +129,9 @@ def test_make_cropper_settings_and_errors():
 
 
 def test_cropper_bounds_and_an_empty_clip():
+    default = FaceCropper()
+    assert (default.size, default.margin, default.smoothing, default.track, default.redetect_every) == (
+        224, 0.2, 0.5, True, 15)
     assert FaceCropper(size=8, margin=2.0, smoothing=0.0, redetect_every=1).margin == 2.0
     bad_settings = (dict(margin=2.01), dict(margin=-0.01), dict(size=7), dict(smoothing=1.0),
                     dict(redetect_every=0))
