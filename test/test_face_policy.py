@@ -181,16 +181,20 @@ def test_smoothing_is_an_exponential_moving_average_of_the_detector_boxes(detect
 
 def test_pick_weighs_area_by_closeness_to_the_centre():
     """Without history the score is confidence x area x (1 - distance from the centre / diagonal):
-    on a 640x480 frame (diagonal 800) a 100 px face at the centre beats a 110 px one 300 px away
-    (10000 vs 12100 x 0.625 = 7562), and loses to a 140 px one there (19600 x 0.625 = 12250)."""
-    centre = Box(270, 190, 370, 290)
-    for side, winner in ((110, "centre"), (140, "far")):
-        far = Box(20 - side / 2, 240 - side / 2, 20 + side / 2, 240 + side / 2)  # 300 px left of (320, 240)
-        expected = centre if winner == "centre" else far
-        assert _pick([centre, far], None, 640, 480) == expected
-        assert _pick([far, centre], None, 640, 480) == expected
-    weak = Box(20 - 70, 170, 20 + 70, 310, score=0.5)  # the 140 px face with half the confidence
-    assert _pick([weak, centre], None, 640, 480) == centre
+    on a 640x480 frame (diagonal 800) a 100 px face at the centre beats a 120 px one 300 px away
+    (10000 vs 14400 x 0.625 = 9000), and loses to a 140 px one there (19600 x 0.625 = 12250); the
+    same across a portrait frame, and a 140 px face of half the confidence loses (6125)."""
+    for w, h in ((640, 480), (480, 640)):
+        cx, cy = w / 2, h / 2
+        centre = Box(cx - 50, cy - 50, cx + 50, cy + 50)
+        fx, fy = (cx - 300, cy) if w > h else (cx, cy - 300)  # 300 px from the centre, along the long side
+        for side, winner in ((120, "centre"), (140, "far")):
+            far = Box(fx - side / 2, fy - side / 2, fx + side / 2, fy + side / 2)
+            expected = centre if winner == "centre" else far
+            assert _pick([centre, far], None, w, h) == expected, (w, side)
+            assert _pick([far, centre], None, w, h) == expected, (w, side)
+        weak = Box(fx - 70, fy - 70, fx + 70, fy + 70, score=0.5)
+        assert _pick([weak, centre], None, w, h) == centre
 
 
 def test_a_face_that_jumps_is_not_smoothed_towards_the_old_place(detector):

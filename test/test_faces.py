@@ -156,6 +156,6 @@ def test_a_detector_with_only_the_protocol_can_be_tracked():
 
 
 @pytest.mark.parametrize(("hw", "box"), [((120, 201), Box(40.5, 0.0, 160.5, 120.0)),
-                                          ((200, 120), Box(0.0, 40.0, 120.0, 160.0))])
+                                          ((201, 120), Box(0.0, 40.5, 120.0, 160.5))])
 def test_centre_crop_of_odd_and_portrait_frames(hw, box):
     assert FaceCropper(size=32).crop([np.full((*hw, 3), 30, np.uint8)]).boxes == [box]
