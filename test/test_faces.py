@@ -159,3 +159,10 @@ def test_a_detector_with_only_the_protocol_can_be_tracked():
                                           ((201, 120), Box(0.0, 40.5, 120.0, 160.5))])
 def test_centre_crop_of_odd_and_portrait_frames(hw, box):
     assert FaceCropper(size=32).crop([np.full((*hw, 3), 30, np.uint8)]).boxes == [box]
+
+
+def test_a_change_of_frame_size_starts_over():
+    tracker = FaceCropper(size=32).tracker()
+    assert tracker.step(paste((240, 320), astronaut(200), 60, 20)).face_found
+    step = tracker.step(np.full((200, 300, 3), 30, np.uint8))  # another camera mode, no face yet
+    assert not step.face_found and step.box == Box(50.0, 0.0, 250.0, 200.0)  # a centre crop, not the old box
