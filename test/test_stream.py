@@ -354,3 +354,12 @@ def test_frame_lattice_statuses_and_decisions_on_hand_picked_stamps():
     assert lat.offer(3.55, "d") == ("kept", [(3, 3.55, "d")])  # 1.5 and 2.5 had no frame in tolerance
     assert lat.offer(4.25, "e") == ("kept", [])  # 0.25 before 4.5: tolerance is inclusive
     assert lat.flush(6) == [(4, 4.25, "e")]
+
+
+def test_frame_lattice_tolerance_is_inclusive_when_deciding():
+    from avemotion_core.stream.lattice import FrameLattice
+
+    lat = FrameLattice(origin=0.0, period=1.0, tolerance=0.25)
+    assert lat.offer(0.75, "x") == ("kept", [(0, 0.75, "x")])  # 0.25 after 0.5
+    assert lat.offer(3.75, "y") == ("kept", [(3, 3.75, "y")])  # 0.25 after 3.5, past two empty instants
+    assert lat.offer(4.5, "z") == ("kept", [(4, 4.5, "z")])  # exactly on an instant: decided at once
