@@ -46,7 +46,8 @@ def test_mono_becomes_three_equal_channels(rgb, enc, pad):
     np.testing.assert_array_equal(out, np.repeat(gray(rgb)[:, :, None], 3, axis=2))
 
 
-@pytest.mark.parametrize("enc,code", [("yuv422", cv2.COLOR_RGB2YUV), ("uyvy", None), ("yuyv", None)])
+@pytest.mark.parametrize("enc,code", [("yuv422", cv2.COLOR_RGB2YUV), ("uyvy", None), ("yuyv", None),
+                                      ("yuv422_yuy2", None)])
 def test_yuv422_decodes_to_the_source_colours(enc, code):
     from skimage import data
 
@@ -380,3 +381,132 @@ def test_huge_audio_chunks_are_refused_before_conversion(ros_env):  # noqa: F811
     assert peak < 1 << 20, f"conversion allocated {peak / 2**20:.0f} MB"
     ok = C.fill_audio(AudioStamped(), np.zeros(48_000 * 10, np.float32), 48_000, "int16", channels=8)
     assert C.audio_to_mono(ok)[0].size == 480_000  # 10 s of 8-channel 48 kHz is within the cap
+
+
+# ----------------------------------------- compressed headers built byte by byte (TESTING.md, mutation)
+def jpeg_segment(marker: int, body: bytes) -> bytes:
+    """One JPEG marker segment: FF, marker, big-endian length (counting itself), body."""
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def sof(width: int, height: int, marker: int = 0xC0) -> bytes:
+    """A frame header: precision 8, height, width, one component (id 1, 1x1 sampling, table 0)."""
+    sides = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return jpeg_segment(marker, bytes([8]) + sides + b"\x01\x01\x11\x00")
+
+
+SOI, APP0 = b"\xff\xd8", jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+
+
+def test_jpeg_size_skips_whole_segments_even_with_a_thumbnail_inside():
+    # an EXIF APP1 carries a thumbnail JPEG with its own frame header: it is not the image's
+    thumbnail = SOI + APP0 + sof(160, 120) + bytes(300)
+    assert C.compressed_size(SOI + jpeg_segment(0xE1, b"Exif\x00\x00" + thumbnail) + sof(640, 480)) == (
+        "jpeg", 640, 480)
+
+
+@pytest.mark.parametrize("marker", [0xC4, 0xC8, 0xCC])  # DHT, JPG, DAC sit among the SOFn codes
+def test_jpeg_tables_before_the_frame_header_are_not_frame_headers(marker):
+    table = jpeg_segment(marker, bytes([8]) + (111).to_bytes(2, "big") + (222).to_bytes(2, "big") + bytes(4))
+    assert C.compressed_size(SOI + table + sof(640, 480, 0xC2)) == ("jpeg", 640, 480)
+
+
+@pytest.mark.parametrize("gap", [b"\xff\xd0", b"\xff\xd7", b"\x00", b"\x00\x13\x37"])
+def test_jpeg_restart_markers_and_stray_bytes_between_segments_are_skipped(gap):
+    assert C.compressed_size(SOI + APP0 + gap + sof(640, 480)) == ("jpeg", 640, 480)
+
+
+@pytest.mark.parametrize("before", [b"\xff\xd9\x00\x02", jpeg_segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")])
+def test_jpeg_end_or_scan_before_any_frame_header_is_an_error(before):
+    with pytest.raises(C.DecodeError, match="frame header"):
+        C.compressed_size(SOI + APP0 + before + sof(640, 480))
+
+
+def test_jpeg_frame_header_cut_short():
+    head = SOI + sof(640, 480)[:9]  # marker, length, precision, height, width: the size is all there
+    assert C.compressed_size(head) == ("jpeg", 640, 480)
+    with pytest.raises(C.DecodeError):
+        C.compressed_size(head[:-1])
+
+
+RIFF = b"RIFF\x00\x10\x00\x00WEBP"
+
+
+def test_webp_vp8x_canvas_size_is_stored_minus_one_in_24_bits():
+    vp8x = RIFF + b"VP8X" + (10).to_bytes(4, "little") + bytes(4) + bytes([1, 2, 3, 4, 5, 6])
+    assert C.compressed_size(vp8x + b"ALPH" + bytes(8)) == ("webp", 0x030201 + 1, 0x060504 + 1)
+
+
+def test_webp_vp8l_header_of_exactly_25_bytes():
+    bits = (53 - 1) | ((37 - 1) << 14)  # 14-bit width-1, then 14-bit height-1
+    vp8l = RIFF + b"VP8L" + (5).to_bytes(4, "little") + b"\x2f" + bits.to_bytes(4, "little")
+    assert len(vp8l) == 25 and C.compressed_size(vp8l) == ("webp", 53, 37)
+
+
+def test_webp_vp8_needs_its_start_code_and_whole_size_fields():
+    vp8 = RIFF + b"VP8 " + (10).to_bytes(4, "little") + b"\x10\x02\x00" + b"\x9d\x01\x2a"
+    vp8 += (300).to_bytes(2, "little") + (260).to_bytes(2, "little")
+    assert C.compressed_size(vp8) == ("webp", 300, 260)
+    for broken in (vp8[:23] + b"\x00\x00\x00" + vp8[26:], vp8[:29]):
+        with pytest.raises(C.DecodeError):
+            C.compressed_size(broken)
+
+
+def test_a_riff_that_is_not_webp_is_unsupported():
+    wave = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
+    with pytest.raises(C.UnsupportedEncoding):
+        C.compressed_size(wave)
+
+
+def test_png_header_needs_ihdr_first_and_reads_all_32_bits():
+    png = png_bytes(0x01020304, 0x05060708)
+    assert C.compressed_size(png) == ("png", 0x01020304, 0x05060708)
+    assert C.compressed_size(png[:24]) == ("png", 0x01020304, 0x05060708)  # signature + IHDR sides
+    for kind in (b"IDAT", b"iTXt"):
+        with pytest.raises(C.DecodeError, match="IHDR"):
+            C.compressed_size(png[:12] + kind + png[16:])
+
+
+def test_bmp_headers_core_info_and_top_down():
+    core = b"BM" + bytes(12) + (12).to_bytes(4, "little") + (0x0102).to_bytes(2, "little")
+    core += (0x0304).to_bytes(2, "little") + (1).to_bytes(2, "little") + (24).to_bytes(2, "little")
+    assert C.compressed_size(core) == ("bmp", 0x0102, 0x0304)  # OS/2: 16-bit sides
+    assert C.compressed_size(bmp_bytes(53, 37)[:26]) == ("bmp", 53, 37)
+    assert C.compressed_size(bmp_bytes(53, -37)) == ("bmp", 53, 37)  # negative height: top-down rows
+
+
+def test_pam_header_with_height_before_width():
+    pam = b"P7\nHEIGHT 37\nWIDTH 53\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" + bytes(53 * 37 * 3)
+    assert C.compressed_size(pam) == ("pnm", 53, 37)
+
+
+def stamped(data: bytes) -> CompressedImage:
+    msg = CompressedImage(format="png", data=data)
+    msg.header.stamp.sec = 3
+    return msg
+
+
+@pytest.mark.parametrize(("w", "h"), [(8192, 1), (5, 1), (1, 5), (2731, 8191), (8192, 2049)])
+def test_compressed_size_limits_are_inclusive(w, h):
+    """8192 px a side and (64 MiB // 3) = 22369621 = 2731 x 8191 pixels pass, as numbers."""
+    assert C.frame_stamp(stamped(png_bytes(w, h)), compressed=True) == 3.0
+
+
+@pytest.mark.parametrize(("w", "h", "exc"), [(8193, 1, C.MessageTooLarge), (1, 8193, C.MessageTooLarge),
+                                             (2731, 8192, C.MessageTooLarge), (0, 5, C.DecodeError),
+                                             (5, 0, C.DecodeError)])
+def test_compressed_sizes_over_the_limits_or_empty_are_refused_unread(w, h, exc):
+    with pytest.raises(exc):
+        C.frame_stamp(stamped(png_bytes(w, h)), compressed=True)
+
+
+def test_compressed_message_byte_limit_is_inclusive():
+    png = png_bytes(5, 5)
+    assert C.frame_stamp(stamped(png + bytes((64 << 20) - len(png))), compressed=True) == 3.0
+    with pytest.raises(C.MessageTooLarge):
+        C.frame_stamp(stamped(png + bytes((64 << 20) + 1 - len(png))), compressed=True)
+
+
+def test_a_decoded_side_of_8192_is_kept():
+    line = cv2.imencode(".png", np.zeros((1, 8192), np.uint8))[1].tobytes()
+    assert C.compressed_to_rgb(stamped(line)).shape == (1, 8192, 3)

@@ -230,3 +230,106 @@ def test_raw_audio_rate_limit_is_inclusive():
         C.RawAudioFormat("int16", C.MAX_AUDIO_RATE + 1, 1)
     with pytest.raises(ValueError, match="rate"):
         C.RawAudioFormat("int16", 0, 1)
+
+
+# Limits below are written as numbers, not as C.MAX_*: a test that reads the constant moves with it.
+def test_raw_image_limits_8192_a_side_and_64_mib():
+    side = 8192
+    full = Image(height=side, width=side, encoding="mono8", step=side, data=bytes(64 << 20))
+    full.header.stamp.sec = 4
+    assert C.frame_stamp(full, compressed=False) == 4.0  # both sides and the byte count at the limit
+    full.step, full.data = side + 1, bytes(side * (side + 1))  # one byte of padding per row: over
+    with pytest.raises(C.MessageTooLarge):
+        C.frame_stamp(full, compressed=False)
+    for h, w in ((8193, 1), (1, 8193)):
+        with pytest.raises(C.MessageTooLarge):
+            C.image_to_rgb(Image(height=h, width=w, encoding="mono8", step=w, data=bytes(h * w)))
+
+
+@pytest.mark.parametrize(("encoding", "step", "bpp"), [("rgb8", 11, 3), ("mono16", 7, 2), ("16UC1", 7, 2)])
+def test_a_step_shorter_than_a_row_is_a_size_mismatch(encoding, step, bpp):
+    msg = Image(height=2, width=4, encoding=encoding, step=step, data=bytes(2 * step))
+    with pytest.raises(C.SizeMismatch, match=f"width 4 x {bpp} bytes per pixel"):
+        C.image_to_rgb(msg)
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1"])
+def test_16_bit_fields_without_is_bigendian_are_little_endian(encoding):
+    raw = np.array([[0x1234, 0xFF00]], "<u2").tobytes()
+    msg = type("Msg", (), dict(height=1, width=2, encoding=encoding, step=4, data=raw))()  # no is_bigendian
+    np.testing.assert_array_equal(C.image_to_rgb(msg), [[[0x12] * 3, [0xFF] * 3]])
+
+
+def test_fill_image_default_has_no_padding_and_refuses_non_rgb(rgb):
+    msg = C.fill_image(Image(), rgb)
+    assert msg.step == 32 * 3 and bytes(msg.data) == rgb.tobytes()
+    for bad in (rgb[..., 0], rgb[..., :2], rgb.astype(np.float32), rgb.astype(np.int8)):
+        with pytest.raises(ValueError, match="expected RGB uint8"):
+            C.fill_image(Image(), np.ascontiguousarray(bad))
+
+
+@pytest.mark.parametrize(("shape", "max_side", "out"), [((1, 64), 16, (1, 16)), ((64, 1), 16, (16, 1))])
+def test_frame_from_msg_keeps_a_one_pixel_strip_one_pixel(shape, max_side, out):
+    msg = C.fill_image(Image(), np.full((*shape, 3), 90, np.uint8))
+    msg.header.stamp.sec = 2
+    assert C.frame_from_msg(msg, False, max_side)[1].shape == (*out, 3)
+
+
+@pytest.mark.parametrize(("flag", "dtype", "values", "expected"), [
+    (2, np.int32, [1 << 30, -(1 << 31)], [0.5, -1.0]),  # PortAudio paInt32 = 0x02
+    (16, np.int8, [64, -128], [0.5, -1.0]),  # paInt8 = 0x10
+    (32, np.uint8, [192, 0, 128], [0.5, -1.0, 0.0]),  # paUInt8 = 0x20: offset binary
+])
+def test_modern_audio_format_flags_are_portaudio_values(flag, dtype, values, expected):
+    msg = AudioFields(**{np.dtype(dtype).name: np.array(values, dtype)})
+    msg.info.format = flag
+    np.testing.assert_allclose(C.audio_to_mono(msg)[0], expected)
+
+
+def test_modern_audio_names_the_field_that_is_filled_instead():
+    msg = AudioFields(float32=np.zeros(4, np.float32))  # format says int16 (8)
+    with pytest.raises(C.BadAudioFormat, match="only float32_data is filled"):
+        C.audio_to_mono(msg)
+
+
+def test_raw_audio_format_defaults_bounds_and_immutability():
+    import dataclasses
+
+    fmt = C.RawAudioFormat()
+    assert (fmt.sample_format, fmt.rate, fmt.channels, fmt.big_endian) == ("int16", 16000, 1, False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fmt.rate = 0  # validated once: it cannot be made invalid afterwards
+    assert C.RawAudioFormat("int16", 1, 64).channels == 64  # 1 Hz and 64 channels are the inclusive bounds
+    for rate, channels, what in ((384_001, 1, "rate"), (16000, 65, "channels"), (16000, 0, "channels")):
+        with pytest.raises(ValueError, match=what):
+            C.RawAudioFormat("int16", rate, channels)
+
+
+def test_raw_audio_limits_ten_seconds_and_2_pow_22_samples():
+    one_khz = C.RawAudioFormat("int16", 1000, 1)
+    assert C.raw_audio_to_mono(RawChunk(bytes(2 * 10_000)), one_khz)[0].size == 10_000  # 10 s exactly
+    with pytest.raises(C.MessageTooLarge):
+        C.raw_audio_to_mono(RawChunk(bytes(2 * 10_001)), one_khz)
+    wide = C.RawAudioFormat("int16", 384_000, 8)
+    assert C.raw_audio_to_mono(RawChunk(bytes(2 << 22)), wide)[0].size == (1 << 22) // 8  # at the cap
+    with pytest.raises(C.SizeMismatch):  # a half sample over the cap: a size error, not "too large"
+        C.raw_audio_to_mono(RawChunk(bytes((2 << 22) + 1)), wide)
+    with pytest.raises(C.MessageTooLarge):
+        C.raw_audio_to_mono(RawChunk(bytes((2 << 22) + 16)), wide)
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("float32", np.array([-1.0, 1.0, 0.25, -1.0], "<f4").tobytes()),
+    ("uint8", bytes([0, 255, 160, 0])),  # 0.25 -> 128 + 32; -1 and below -> 0
+])
+def test_encoders_clip_to_full_scale(fmt, expected):
+    x = np.array([-1.5, 1.5, 0.25, -1.0])
+    assert bytes(C.fill_raw_audio(RawStamped(), x, C.RawAudioFormat(fmt)).audio.data) == expected
+
+
+def test_seconds_to_stamp_from_zero_and_refusals():
+    assert C.seconds_to_stamp(0.0) == (0, 0)
+    assert C.seconds_to_stamp(0.5) == (0, 500_000_000)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="cannot stamp"):
+            C.seconds_to_stamp(bad)

@@ -124,6 +124,22 @@ def test_make_cropper_settings_and_errors():
             make_cropper(bad, 48)
     with pytest.raises(ValueError, match="crop size"):
         make_cropper("none", 4)
+    assert not make_cropper("none", 48).track  # the frame is the face: no region around it to rescan
+    assert make_cropper("haar", 48).track
+
+
+def test_cropper_bounds_and_an_empty_clip():
+    default = FaceCropper()
+    assert (default.size, default.margin, default.smoothing, default.track, default.redetect_every) == (
+        224, 0.2, 0.5, True, 15)
+    assert FaceCropper(size=8, margin=2.0, smoothing=0.0, redetect_every=1).margin == 2.0
+    bad_settings = (dict(margin=2.01), dict(margin=-0.01), dict(size=7), dict(smoothing=1.0),
+                    dict(redetect_every=0))
+    for bad in bad_settings:
+        with pytest.raises(ValueError):
+            FaceCropper(**bad)
+    empty = FaceCropper(size=16).crop([])
+    assert empty.crops.shape == (0, 16, 16, 3) and empty.boxes == [] and empty.missing == 0
 
 
 def test_no_face_detector_centre_crops_a_frame_that_has_a_face():
@@ -136,3 +152,55 @@ def test_no_face_detector_centre_crops_a_frame_that_has_a_face():
     assert result.boxes == [Box(40.0, 0.0, 280.0, 240.0)] * 2
     expected = cv2.resize(frame[:, 40:280], (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(result.crops[0], expected)
+
+
+def square_by_formula(b: Box, margin: float, w: int, h: int) -> tuple[float, float, float, float]:
+    """The crop box of the class docstring, written out: a square of max(width, height) * (1 + 2 margin),
+    at most the frame's shorter side, centred on the face, shifted inside the frame."""
+    side = min(max(b.x1 - b.x0, b.y1 - b.y0) * (1 + 2 * margin), w, h)
+    cx, cy = (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
+    x0, y0 = min(max(cx - side / 2, 0.0), w - side), min(max(cy - side / 2, 0.0), h - side)
+    return x0, y0, x0 + side, y0 + side
+
+
+def test_smoothing_is_an_exponential_moving_average_of_the_detector_boxes(detector):
+    """Each corner is ``a * previous + (1 - a) * detected`` (``a`` = smoothing), checked against the
+    Haar detector's own boxes on each frame (track=False: every frame is a full scan)."""
+    a = 0.25
+    frames = [paste((240, 320), astronaut(200), x, y) for x, y in ((40, 20), (60, 30), (50, 25))]
+    raw = [detector.detect(f) for f in frames]
+    assert all(len(r) == 1 for r in raw)
+    result = FaceCropper(size=32, margin=0.0, smoothing=a, track=False).crop(frames)
+    corners = np.array([(f.x0, f.y0, f.x1, f.y1) for (f,) in raw])
+    smoothed = [corners[0]]
+    for detected in corners[1:]:
+        smoothed.append(a * smoothed[-1] + (1 - a) * detected)
+    for box, s in zip(result.boxes, smoothed, strict=True):
+        assert (box.x0, box.y0, box.x1, box.y1) == pytest.approx(square_by_formula(Box(*s), 0.0, 320, 240))
+
+
+def test_pick_weighs_area_by_closeness_to_the_centre():
+    """Without history the score is confidence x area x (1 - distance from the centre / diagonal):
+    on a 640x480 frame (diagonal 800) a 100 px face at the centre beats a 120 px one 300 px away
+    (10000 vs 14400 x 0.625 = 9000), and loses to a 140 px one there (19600 x 0.625 = 12250); the
+    same across a portrait frame, and a 140 px face of half the confidence loses (6125)."""
+    for w, h in ((640, 480), (480, 640)):
+        cx, cy = w / 2, h / 2
+        centre = Box(cx - 50, cy - 50, cx + 50, cy + 50)
+        fx, fy = (cx - 300, cy) if w > h else (cx, cy - 300)  # 300 px from the centre, along the long side
+        for side, winner in ((120, "centre"), (140, "far")):
+            far = Box(fx - side / 2, fy - side / 2, fx + side / 2, fy + side / 2)
+            expected = centre if winner == "centre" else far
+            assert _pick([centre, far], None, w, h) == expected, (w, side)
+            assert _pick([far, centre], None, w, h) == expected, (w, side)
+        weak = Box(fx - 70, fy - 70, fx + 70, fy + 70, score=0.5)
+        assert _pick([weak, centre], None, w, h) == centre
+
+
+def test_a_face_that_jumps_is_not_smoothed_towards_the_old_place(detector):
+    """No overlap with the previous box: a new place (or person), taken as detected, not dragged."""
+    frames = [paste((240, 480), astronaut(200), x, 20) for x in (0, 280)]
+    (left,), (right,) = (detector.detect(f) for f in frames)
+    assert left.iou(right) == 0.0
+    box = FaceCropper(size=32, margin=0.0, smoothing=0.5, track=False).crop(frames).boxes[1]
+    assert (box.x0, box.y0, box.x1, box.y1) == pytest.approx(square_by_formula(right, 0.0, 480, 240))

@@ -8,7 +8,7 @@ import pytest
 from media_helpers import ASTRONAUT_FACE_SIZE, astronaut, face_centre, paste
 from skimage import data
 
-from avemotion_core.faces import Box, FaceCropper, HaarFaceDetector
+from avemotion_core.faces import Box, FaceCropper, HaarFaceDetector, NoFaceDetector
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +131,38 @@ def test_tracking_scans_small_regions_and_agrees_with_full_scans():
     tracked = FaceCropper(detector=recorder, size=32).crop(frames)
     full = FaceCropper(size=32, track=False).crop(frames)
     assert recorder.shapes[0] == (480, 640, 3) and len(recorder.shapes) == len(frames)
-    region = FaceCropper.TRACK_REGION * FaceCropper.TRACK_FACE_PX
-    assert all(max(s[:2]) <= region + 2 for s in recorder.shapes[1:])
+    # 2.5 face sides around the face, rescaled so the face is 40 px: 100 px (numbers, not the constants)
+    assert all(97 <= max(s[:2]) <= 102 for s in recorder.shapes[1:]), recorder.shapes
     assert tracked.missing == full.missing == 0
     for i, (a, b) in enumerate(zip(tracked.boxes, full.boxes, strict=True)):
         assert a.contains(*face_centre(300, 20 + 6 * i, 90)) and a.iou(b) > 0.6
+        # the region's boxes map back to full-frame pixels: the crops are centred where full scans put them
+        assert np.hypot(a.center[0] - b.center[0], a.center[1] - b.center[1]) < 3
 
+
+
+def test_full_scans_every_redetect_every_frames():
+    frames = [paste((480, 640), astronaut(300), 20 + 6 * i, 90) for i in range(6)]
+    recorder = RecordingHaar()
+    FaceCropper(detector=recorder, size=32, redetect_every=3).crop(frames)
+    assert [s == (480, 640, 3) for s in recorder.shapes] == [True, False, False] * 2
+
+
+def test_a_detector_with_only_the_protocol_can_be_tracked():
+    """``FaceDetector`` is ``detect(image)``: the size hint of the region scan is Haar's alone."""
+    frame = paste((240, 320), astronaut(200), 60, 20)
+    result = FaceCropper(detector=NoFaceDetector(), size=32, track=True).crop([frame, frame])
+    assert result.missing == 0 and result.boxes[0] == result.boxes[1] == Box(40.0, 0.0, 280.0, 240.0)
+
+
+@pytest.mark.parametrize(("hw", "box"), [((120, 201), Box(40.5, 0.0, 160.5, 120.0)),
+                                          ((201, 120), Box(0.0, 40.5, 120.0, 160.5))])
+def test_centre_crop_of_odd_and_portrait_frames(hw, box):
+    assert FaceCropper(size=32).crop([np.full((*hw, 3), 30, np.uint8)]).boxes == [box]
+
+
+def test_a_change_of_frame_size_starts_over():
+    tracker = FaceCropper(size=32).tracker()
+    assert tracker.step(paste((240, 320), astronaut(200), 60, 20)).face_found
+    step = tracker.step(np.full((200, 300, 3), 30, np.uint8))  # another camera mode, no face yet
+    assert not step.face_found and step.box == Box(50.0, 0.0, 250.0, 200.0)  # a centre crop, not the old box

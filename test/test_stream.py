@@ -315,3 +315,51 @@ def test_a_window_waiting_for_late_audio_keeps_all_its_frames():
     results = run_jobs(fs, jobs)
     assert len(results) >= 5 and all(r.frames_present == 15 for r in results), \
         [r.frames_present for r in results]
+
+
+def test_clock_guard_confirms_a_jump_with_every_live_modality_or_after_stale_after():
+    """The rules of ClockGuard's docstring on hand-picked stamps (jump 5 s, 3 messages, 1 s)."""
+    from avemotion_core.stream.clock import ClockGuard
+
+    def guard() -> ClockGuard:
+        g = ClockGuard(jump=5.0, confirm=3, live_after=1.0)
+        # audio exactly stale_after before the newest stamp still counts as live
+        assert [g.check(99.0, "audio"), g.check(100.0, "video")] == ["ok", "ok"]
+        return g
+
+    g = guard()
+    assert g.check(105.0, "video") == "ok"  # exactly `jump` away is still the same timeline
+    g = guard()
+    assert [g.check(t, m) for t, m in ((200.0, "video"), (200.01, "audio"), (200.03, "video"))] == [
+        "hold", "hold", "restart"]  # the third message, both live modalities agree
+    g = guard()  # a message exactly `jump` from the held timeline's newest stamp continues it
+    assert [g.check(t, m) for t, m in ((200.0, "video"), (205.0, "video"), (205.01, "audio"))] == [
+        "hold", "hold", "restart"]
+    g = guard()  # audio is live: video alone must wait
+    assert [g.check(t, "video") for t in (200.0, 200.5, 200.75, 201.0)] == ["hold", "hold", "hold", "restart"]
+    assert g.outliers == 0  # confirmed after 1 s of the new timeline (audio died with the jump)
+
+
+def test_frame_lattice_statuses_and_decisions_on_hand_picked_stamps():
+    """Instants at 0.5, 1.5, 2.5, ... (period 1, tolerance 0.25): the nearest frame within tolerance;
+    a frame that stands for an instant, or may still, is "kept" (decoded); any other is "skipped"."""
+    from avemotion_core.stream.lattice import FrameLattice
+
+    lat = FrameLattice(origin=0.0, period=1.0, tolerance=0.25)
+    assert lat.offer(0.45, "a") == ("kept", [])  # may still be the nearest to 0.5
+    assert lat.offer(0.45, "same") == ("duplicate", [])
+    assert lat.offer(0.40, "older") == ("out_of_order", [])
+    assert lat.offer(0.52, "b") == ("kept", [(0, 0.52, "b")])  # nearer to 0.5 than "a"
+    assert lat.offer(1.0, "c") == ("skipped", [])  # 0.5 from 1.5: no instant needs it
+    assert lat.offer(3.55, "d") == ("kept", [(3, 3.55, "d")])  # 1.5 and 2.5 had no frame in tolerance
+    assert lat.offer(4.25, "e") == ("kept", [])  # 0.25 before 4.5: tolerance is inclusive
+    assert lat.flush(6) == [(4, 4.25, "e")]
+
+
+def test_frame_lattice_tolerance_is_inclusive_when_deciding():
+    from avemotion_core.stream.lattice import FrameLattice
+
+    lat = FrameLattice(origin=0.0, period=1.0, tolerance=0.25)
+    assert lat.offer(0.75, "x") == ("kept", [(0, 0.75, "x")])  # 0.25 after 0.5
+    assert lat.offer(3.75, "y") == ("kept", [(3, 3.75, "y")])  # 0.25 after 3.5, past two empty instants
+    assert lat.offer(4.5, "z") == ("kept", [(4, 4.5, "z")])  # exactly on an instant: decided at once

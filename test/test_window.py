@@ -74,19 +74,10 @@ def test_bad_inputs_raise(voice, cropper):
     frames = moving_astronaut(3, (60, 80), size=50)
     with pytest.raises(ValueError, match="at most seq_length"):
         build_window(moving_astronaut(16, (60, 80), size=50), x, sr, cropper, image_size=48)
-    with pytest.raises(ValueError, match="uint8"):
-        build_window([f.astype(np.float32) for f in frames], x, sr, cropper, image_size=48)
-    with pytest.raises(ValueError, match="RGB"):
-        build_window([np.zeros((60, 80, 2), np.uint8)], x, sr, cropper, image_size=48)
-    with pytest.raises(ValueError, match="like frame 0"):
-        build_window([frames[0], frames[1][:50]], x, sr, cropper, image_size=48)
+    # frame dtype/shape/size errors: test_faces (FaceCropper.crop); empty/NaN audio: test_audio (check_signal)
     with pytest.raises(ValueError, match="cropper.size"):
         build_window(frames, x, sr, cropper, image_size=64)
-    with pytest.raises(ValueError, match="empty"):
-        build_window(frames, np.zeros(0, np.float32), sr, cropper, image_size=48)
-    with pytest.raises(ValueError, match="NaN"):
-        build_window(frames, np.full(1000, np.nan, np.float32), sr, cropper, image_size=48)
-    with pytest.raises(ValueError, match="floating"):
+    with pytest.raises(ValueError, match="window audio must be floating"):  # the window's own check runs
         build_window(frames, (x * 32767).astype(np.int16), sr, cropper, image_size=48)
     with pytest.raises(ValueError, match="audio_sr"):
         build_window(frames, x, 0, cropper, image_size=48)
