@@ -7,9 +7,11 @@ go to one inference thread (``StreamWorker``), where the ``FeatureStream`` decod
 crops and encodes each lattice frame once, and classifies every window by running the window head
 over the cached frame features; it publishes a ``vision_msgs/Classification`` stamped with the
 window end. ``header.frame_id`` carries the eval mode (``audiovisual``, or ``onlyaudio`` while the
-camera is stale or shows no face, ``onlyvideo`` while the microphone is stale). Malformed messages
-and dropped windows are counted per reason on ``/diagnostics``; nothing a publisher sends can stop
-the node.
+camera is stale or shows no face, ``onlyvideo`` while the microphone is stale). Every person in
+view is tracked and classified on their own (``emotion/faces``, and ROS4HRI expressions with
+``ros4hri``); ``emotion`` follows the primary face. Malformed messages and dropped windows are
+counted per reason on ``/diagnostics``; nothing a publisher sends can stop the node. It is a
+lifecycle node (see :class:`EmotionNode`).
 """
 
 from __future__ import annotations
