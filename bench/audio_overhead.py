@@ -41,7 +41,7 @@ TREE = Path(os.environ.get("AVEMOTION_BENCH_TREE", ROOT))
 sys.path[:0] = [str(TREE), str(ROOT)]
 
 import avemotion_core.stream  # noqa: E402, F401  (from TREE, before bench.node_cpu puts ROOT first)
-from avemotion_ros.ros_env import activate_in_process, subprocess_env  # noqa: E402
+from avemotion_ros.ros_env import subprocess_env  # noqa: E402
 from bench.node_cpu import cpu_seconds  # noqa: E402
 
 PREFIX = "/audiooverhead"
@@ -243,26 +243,11 @@ def main() -> None:
     ap.add_argument("--before", default=None, help="git revision to compare with (measured first)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import rclpy
-
     from bench.model_forward import machine_line
+    from bench.ros_session import checkout, ros_session
 
-    activate_in_process("modern")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    rclpy.init()
-    before = None
-    if args.before:
-        before = Path(tempfile.mkdtemp(prefix="avemotion_before_"))
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), args.before],
-                       check=True, capture_output=True)
-    try:
+    with ros_session(), checkout(args.before) as before:
         rows = measure(args, before)
-    finally:
-        if before is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
-                           capture_output=True)
-    rclpy.try_shutdown()
     print(machine_line(0))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

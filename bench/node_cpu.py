@@ -36,7 +36,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from avemotion_ros.ros_env import activate_in_process, subprocess_env  # noqa: E402
+from avemotion_ros.ros_env import subprocess_env  # noqa: E402
+from bench.ros_session import checkout, ros_session  # noqa: E402
 
 PREFIX = "/nodecpu"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -221,26 +222,15 @@ def main() -> None:
     ap.add_argument("--max-faces", type=int, default=None, help="the node's max_faces (default: its own)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import rclpy
-
     from avemotion_ros.tools.av_publisher import speech_track
     from bench.model_forward import machine_line
 
-    activate_in_process("modern")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    rclpy.init()
     rate = 16000
     speech = speech_track(min(args.seconds, 20.0), rate)
     audio = np.resize(speech, int(args.seconds * rate)).astype(np.float32)
-    trees = [("this tree", ROOT)]
-    worktree = None
-    if args.before:
-        worktree = Path(tempfile.mkdtemp(prefix="avemotion_before_"))
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.before],
-                       check=True, capture_output=True)
-        trees.insert(0, (f"before ({args.before})", worktree))
     rows = []
-    try:
+    with ros_session(localhost=False), checkout(args.before) as worktree:
+        trees = ([(f"before ({args.before})", worktree)] if worktree else []) + [("this tree", ROOT)]
         for transport in args.transport:
             if args.floor:
                 rows.append(run_node(None, 0, args.seconds, camera_frames(), audio, rate, transport))
@@ -264,11 +254,6 @@ def main() -> None:
                     ratio = rows[-2]["cpu_ms_per_stream_second"] / rows[-1]["cpu_ms_per_stream_second"]
                     print(f"{'':>24} {transport:>10} {size:4d} px: {ratio:.1f}x less CPU per second of "
                           "stream", flush=True)
-    finally:
-        if worktree is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-                           capture_output=True)
-        rclpy.try_shutdown()
     print(machine_line(0))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -43,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from avemotion_ros.ros_env import activate_in_process, subprocess_env  # noqa: E402
+from avemotion_ros.ros_env import subprocess_env  # noqa: E402
 from bench.node_cpu import cpu_seconds  # noqa: E402
 
 PROFILE = ROOT / "config" / "fastdds_large_data.xml"
@@ -201,18 +201,13 @@ def main() -> None:
     ap.add_argument("--receiver", nargs="+", default=["plain"], choices=("plain", "node"))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    import rclpy
-
     from bench.model_forward import machine_line
+    from bench.ros_session import ros_session
 
-    activate_in_process("modern")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    rclpy.init()
     rows = []
     print(f"{'size':>9} {'publisher':>11} {'subscriber':>11} {'transport':>12} {'receiver':>8} "
           f"{'delivered':>13} {'recv CPU ms/s':>13} {'load1':>5}", flush=True)
-    try:
+    with ros_session():
         for size in args.sizes:
             width, height = (int(v) for v in size.split("x"))
             for transport in args.transport:
@@ -231,8 +226,6 @@ def main() -> None:
                                   f"{row['received']:4d}/{row['published']:<4d}{row['delivered_pct']:4.0f}% "
                                   f"{row['receiver_cpu_ms_per_s']:13.1f} {row['loadavg']:5.2f} "
                                   f"{udp_note(row)}", flush=True)
-    finally:
-        rclpy.try_shutdown()
     print(machine_line(0))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
