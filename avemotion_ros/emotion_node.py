@@ -105,6 +105,13 @@ def _ros4hri(labels: list[str] | None) -> Any:
     return hri
 
 
+def _window_header(win: WindowResult, frame_id: str = "") -> Header:
+    """Every output of a window is stamped with the window's end (stream time)."""
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = convert.seconds_to_stamp(win.end)
+    return header
+
+
 def _ranked(category: Category) -> list[tuple[str, float]]:
     """Every class with its score, best first (what the published results list)."""
     return sorted(((label, float(p)) for label, p in category.scores.items()), key=lambda kv: kv[1],
@@ -479,9 +486,7 @@ class EmotionNode(LifecycleNode):
             self.debug_pub.publish(self._debug_msg(win))
 
     def _classification_msg(self, win: WindowResult) -> Any:
-        msg = self._vision.Classification()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
-        msg.header.frame_id = win.mode
+        msg = self._vision.Classification(header=_window_header(win, win.mode))
         msg.results = [self._vision.ObjectHypothesis(class_id=label, score=p)
                        for label, p in _ranked(win.category)]
         return msg
@@ -489,8 +494,7 @@ class EmotionNode(LifecycleNode):
     def _faces_msg(self, win: WindowResult, faces: list[FaceResult]) -> Any:
         """One Detection2D per tracked face: its track id, crop box (image pixels) and every score."""
         v = self._vision
-        msg = v.Detection2DArray()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
+        msg = v.Detection2DArray(header=_window_header(win))
         for face in faces:
             det = v.Detection2D(header=msg.header, id=face.track_id)
             (cx, cy), b = face.box.center, face.box
@@ -507,8 +511,7 @@ class EmotionNode(LifecycleNode):
         live = self.features.live_tracks()
         for track_id in [t for t in self._expression_pubs if t not in live]:
             self.destroy_publisher(self._expression_pubs.pop(track_id))
-        header = Header(frame_id=win.mode)
-        header.stamp.sec, header.stamp.nanosec = convert.seconds_to_stamp(win.end)
+        header = _window_header(win, win.mode)
         for face in faces:
             pub = self._expression_pubs.get(face.track_id)
             if pub is None:
@@ -531,9 +534,7 @@ class EmotionNode(LifecycleNode):
                             0.45, (0, 255, 0), 1)
         text = f"{win.category.description} {win.category.confidence:.2f} [{win.mode}]"
         cv2.putText(canvas, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
-        msg = convert.fill_image(Image(), canvas, "rgb8")
-        msg.header.stamp.sec, msg.header.stamp.nanosec = convert.seconds_to_stamp(win.end)
-        return msg
+        return convert.fill_image(Image(header=_window_header(win)), canvas, "rgb8")
 
     # ------------------------------------------------------------------ diagnostics
     def counters(self) -> dict[str, float]:
