@@ -273,19 +273,21 @@ class AudiovisualEmotionLearner:
             return self.model.forward_frames(frames).float()
 
     def infer_features(self, audio: torch.Tensor | np.ndarray, features: torch.Tensor,
-                       mode: str = "audiovisual") -> Category:
-        """Classify one window from its MFCC ``(10, 156)`` and its frames' ``encode_frames`` features
-        ``(seq_length, 1024)``: the window head only. Equals ``infer`` on the crops the features came
-        from; the caller applies ``mode`` to the inputs (zero MFCC, blank-frame features)."""
+                       mode: str = "audiovisual") -> list[Category]:
+        """Classify the windows of several people that share one microphone: one MFCC ``(10, 156)``
+        and each person's ``encode_frames`` features ``(B, seq_length, 1024)``, in one batch of the
+        window head. Equals ``infer`` on the crops the features came from; the caller applies
+        ``mode`` to the inputs (zero MFCC, blank-frame features)."""
         _choice("mode", mode, EVAL_MODES)
         a = torch.as_tensor(audio).to(self.device, dtype=torch.float32)
-        if tuple(a.shape) != (N_MFCC, MFCC_FRAMES) or features.dim() != 2 or len(features) != self.seq_length:
-            raise ValueError(f"expected MFCC ({N_MFCC}, {MFCC_FRAMES}) and features ({self.seq_length}, D), "
-                             f"got {tuple(a.shape)} and {tuple(features.shape)}")
+        if (tuple(a.shape) != (N_MFCC, MFCC_FRAMES) or features.dim() != 3
+                or features.shape[1] != self.seq_length):
+            raise ValueError(f"expected MFCC ({N_MFCC}, {MFCC_FRAMES}) and features "
+                             f"(B, {self.seq_length}, D), got {tuple(a.shape)} and {tuple(features.shape)}")
         self.model.eval()
         with torch.inference_mode(), self.autocast():
-            logits = self.model.forward_head(a.unsqueeze(0), features.to(self.device).unsqueeze(0))
-        return self._categories(logits, mode)[0]
+            logits = self.model.forward_head(a.expand(len(features), -1, -1), features.to(self.device))
+        return self._categories(logits, mode)
 
     def _categories(self, logits: torch.Tensor, mode: str) -> list[Category]:
         probs = torch.softmax(logits.float(), dim=1).cpu()

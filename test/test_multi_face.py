@@ -10,11 +10,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import data
 
 from avemotion_core.faces import FaceCropper, MultiFaceTracker
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.stream import FeatureStream, FrameJob, StreamScheduler, WindowJob, run_jobs
+from avemotion_core.window import audio_features
 
 H, W = 480, 640
 ASTRO = cv2.resize(data.astronaut()[10:230, 113:333], (160, 160), interpolation=cv2.INTER_AREA)
@@ -94,18 +96,35 @@ def stream_jobs(seconds: float = SECONDS, fps: int = 15, rate: int = 16000):
     return s, jobs + s.finish()
 
 
+def faces_matter(learner: AudiovisualEmotionLearner) -> None:
+    """A freshly initialised model scores any two faces within 1e-7 of each other (its batch norms
+    keep the init's statistics, so frame features fade layer by layer): set the frame backbone's
+    statistics from these two faces, so that a face's result depends on which face it saw."""
+    faces = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in (ASTRO, LFW)] * 8)
+    for m in learner.model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batch
+    learner.model.train()
+    with torch.no_grad():
+        learner.model.forward_frames(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255)
+    learner.model.eval()
+
+
 @pytest.fixture(scope="module")
 def windows():
+    torch.manual_seed(0)
     learner = AudiovisualEmotionLearner(fusion="ia", image_size=64)
+    faces_matter(learner)
     s, jobs = stream_jobs()
     fs = FeatureStream(learner, FaceCropper(size=64), s.config, keep_crops=True, max_faces=4,
                        track_timeout=1.0, primary_face="largest")
     assert sum(isinstance(j, FrameJob) for j in jobs) > 30 and any(isinstance(j, WindowJob) for j in jobs)
-    return run_jobs(fs, jobs), fs
+    return run_jobs(fs, jobs), fs, jobs
 
 
 def test_each_face_window_is_built_only_from_its_own_crops(windows):
-    results, fs = windows
+    results, fs, _ = windows
     ids: dict[str, str] = {}
     judged = 0
     for win in results:
@@ -133,6 +152,25 @@ def test_each_face_window_is_built_only_from_its_own_crops(windows):
     late = [w for w in results if w.start - T0 > LEAVES]  # B left before these windows began
     assert late and all([ids[f.track_id] for f in w.faces] == ["A"] for w in late)
     assert fs.live_tracks() == {next(k for k, v in ids.items() if v == "A")}
+
+
+def test_each_face_equals_the_full_model_on_its_own_crops(windows):
+    """All faces of a window go through the head as one batch sharing the window's MFCC: each
+    face's scores must equal the full model run on that face's crops and the window's audio alone."""
+    results, fs, jobs = windows
+    audio = {j.index: audio_features(j.audio, j.audio_rate) for j in jobs if isinstance(j, WindowJob)}
+    labels = fs.learner.labels
+    together = 0
+    for win in results:
+        for face in win.faces:
+            video = torch.from_numpy(face.crops).permute(3, 0, 1, 2).float() / 255  # zeros where missing
+            full = fs.learner.infer(audio[win.index], video, mode=face.mode)
+            got = np.array([face.category.scores[k] for k in labels])
+            assert np.abs(got - np.array([full.scores[k] for k in labels])).max() < 1e-5, (win.index, face)
+        if len(win.faces) > 1:  # the faces' results differ, so a mix-up in the batch would show
+            together += max(abs(win.faces[0].category.scores[k] - win.faces[1].category.scores[k])
+                            for k in labels) > 0.01
+    assert together >= 3, together
 
 
 def test_no_face_gives_onlyaudio_and_no_face_results():

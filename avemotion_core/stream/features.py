@@ -209,8 +209,7 @@ class FeatureStream:
         if mode is None and not (visible or job.has_audio):
             self.stats["windows_dropped_no_face"] += 1
             return None
-        face_mode = mode or ("audiovisual" if job.has_audio else "onlyvideo")
-        faces = [self._face_result(job, tid, entries, face_mode) for tid, entries in visible.items()]
+        faces = self._face_results(job, visible, mode or ("audiovisual" if job.has_audio else "onlyvideo"))
         primary = self._primary(faces, frames)
         if primary is not None:
             main_mode, category, entries = primary.mode, primary.category, tracks[primary.track_id]
@@ -218,8 +217,8 @@ class FeatureStream:
             entries = max(tracks.values(), key=lambda e: sum(x is not None and x.face_found for x in e),
                           default=[None] * cfg.seq_length)
             main_mode = mode or "onlyaudio"
-            category = self.learner.infer_features(self._audio_input(job, main_mode),
-                                                   self._video_input(entries, main_mode), main_mode)
+            [category] = self.learner.infer_features(self._audio_input(job, main_mode),
+                                                     self._video_input(entries, main_mode)[None], main_mode)
         self.stats[f"windows_mode_{main_mode}"] += 1
         found = sum(e is not None and e.face_found for e in entries)
         return WindowResult(
@@ -242,15 +241,23 @@ class FeatureStream:
         return (frames_present > 0 and frames_present >= cfg.min_frame_coverage * cfg.seq_length
                 and found >= cfg.min_face_coverage * frames_present)
 
-    def _face_result(self, job: WindowJob, track_id: str, entries: list[_Entry | None],
-                     mode: str) -> FaceResult:
-        category = self.learner.infer_features(self._audio_input(job, mode), self._video_input(entries, mode),
-                                               mode)
-        newest = next(e for e in reversed(entries) if e is not None)
-        found = sum(e is not None and e.face_found for e in entries)
-        return FaceResult(track_id=track_id, mode=mode, category=category, box=newest.box,
-                          face_coverage=found / self.config.seq_length,
-                          frames_present=sum(e is not None for e in entries), crops=self._crops(entries))
+    def _face_results(self, job: WindowJob, visible: dict[str, list[_Entry | None]],
+                      mode: str) -> list[FaceResult]:
+        """Every visible track's window, in one batch of the head: the MFCC is computed once, as
+        everyone in view shares the microphone."""
+        if not visible:
+            return []
+        video = torch.stack([self._video_input(entries, mode) for entries in visible.values()])
+        categories = self.learner.infer_features(self._audio_input(job, mode), video, mode)
+        results = []
+        for (track_id, entries), category in zip(visible.items(), categories, strict=True):
+            newest = next(e for e in reversed(entries) if e is not None)
+            found = sum(e is not None and e.face_found for e in entries)
+            results.append(FaceResult(track_id=track_id, mode=mode, category=category, box=newest.box,
+                                      face_coverage=found / self.config.seq_length,
+                                      frames_present=sum(e is not None for e in entries),
+                                      crops=self._crops(entries)))
+        return results
 
     def _primary(self, faces: list[FaceResult], frames: list[_Frame | None]) -> FaceResult | None:
         """The face ``/emotion`` reports: the largest, the most centred, or the longest tracked."""
