@@ -14,6 +14,7 @@ import torch
 from skimage import data
 
 from avemotion_core.faces import FaceCropper, MultiFaceTracker
+from avemotion_core.faces.haar import HaarFaceDetector
 from avemotion_core.learner import AudiovisualEmotionLearner
 from avemotion_core.stream import FeatureStream, FrameJob, StreamScheduler, WindowJob, run_jobs
 from avemotion_core.window import audio_features
@@ -82,6 +83,43 @@ def test_tracks_keep_their_ids_follow_their_faces_and_end_when_a_face_leaves():
             ended_at = t
     assert sorted(map(sorted, owner.values())) == [["A"], ["B"]], owner  # two ids, one person each
     assert ended_at is not None and ended_at - LEAVES <= 1.0 + 0.3, ended_at  # ends after track_timeout
+
+
+class CountingDetector(HaarFaceDetector):
+    """The real Haar detector, counting how many images (full frames or regions) it scanned."""
+
+    calls = 0
+
+    def detect(self, image, **kw):
+        self.calls += 1
+        return super().detect(image, **kw)
+
+
+def test_a_newcomer_gets_a_track_while_the_tracked_face_is_followed_by_appearance():
+    """The astronaut is tracked from the start; at 3 s the LFW face walks in (smaller, at the side).
+    Between detections faces are followed by appearance, so the detector runs on well under one image
+    per face and frame, yet the newcomer is found by the periodic (coarser) scan within ~2 s."""
+    detector = CountingDetector()
+    tracker = MultiFaceTracker(FaceCropper(detector=detector, size=64), max_faces=4, track_timeout=1.0)
+    lfw = cv2.resize(LFW, (110, 110), interpolation=cv2.INTER_AREA)
+    arrived, found_at, frames, astronaut = 3.0, None, 0, set()
+    for i in range(int(8.0 / 0.24)):
+        t = i * 0.24
+        canvas = np.full((H, W, 3), 40, np.uint8)
+        ax = int(60 + 10 * np.sin(t))
+        canvas[100:260, ax : ax + 160] = ASTRO
+        if t >= arrived:
+            canvas[300:410, 480:590] = lfw
+        steps = tracker.step(canvas, T0 + t)
+        frames += len(steps)
+        astronaut |= {s.track_id for s in steps if s.face_found and s.box.contains(ax + 80, 180)}
+        newcomer = [s for s in steps if s.face_found and s.box.contains(535, 355)]
+        if newcomer and found_at is None:
+            found_at = t
+            assert newcomer[0].track_id not in {s.track_id for s in steps if s.box.contains(ax + 80, 180)}
+    assert found_at is not None and found_at - arrived <= tracker.scan_every * 0.24 + 0.3, found_at
+    assert len({t.id for t in tracker.tracks}) == 2 and len(astronaut) == 1, (tracker.tracks, astronaut)
+    assert detector.calls < 0.5 * frames, (detector.calls, frames)  # the Haar-only tracker: > 1 per face
 
 
 def stream_jobs(seconds: float = SECONDS, fps: int = 15, rate: int = 16000):
