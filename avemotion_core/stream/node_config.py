@@ -93,9 +93,9 @@ class NodeConfig:
                       "reliable", choices=QOS_PROFILES)
     qos_depth: int = _param(50, "input subscription queue depth", low=1, high=100)
     device: str = _param("cpu", "torch device", choices=DEVICES)
-    num_threads: int = _param(1, "torch CPU threads (0 = torch default); 1 by default: the engine encodes a "
-                              "frame or two per hop, where a second thread's spin-waiting costs more CPU "
-                              "than it saves time", low=0, high=256)
+    num_threads: int = _param(1, "torch and OpenCV CPU threads (0 = their defaults); 1 by default: the "
+                              "engine encodes a frame or two per hop, where a second thread's spin-waiting "
+                              "costs more CPU than it saves time", low=0, high=256)
     model_path: str = _param("", "model directory (metadata.json + weights); '' = embedded default model")
     fusion: str = _param("", "ia | it | lt; '' = from the model's metadata")
     labels: str = _param("", "comma-separated class names; '' = from the model's metadata")
