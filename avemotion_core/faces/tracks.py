@@ -121,8 +121,11 @@ class MultiFaceTracker:
             self._since_scan = 0
         detected, unused = self._match(_dedupe(found), stamp, followed)
         if not scanned and any(t.id not in detected and t.id not in followed for t in self.tracks):
-            # a face was not where its track looked (another face may have been found there)
-            more, unused = self._match(_dedupe(unused + c.detector.detect(image)), stamp, followed, detected)
+            # a face was not where its track looked (another face may have been found there); the
+            # faces just detected are not candidates again (two tracks on one face: one misses and ends)
+            claimed = [t.seen for t in self.tracks if t.id in detected]
+            scan = [d for d in c.detector.detect(image) if not any(b.contains(*d.center) for b in claimed)]
+            more, unused = self._match(_dedupe(unused + scan), stamp, followed, detected)
             detected |= more
             scanned = True
         self._since_scan = 0 if scanned else self._since_scan + 1
