@@ -146,7 +146,8 @@ def test_one_person_keeps_one_track_without_a_full_scan_every_frame():
         phase = 2 * np.pi * (i % 30) / 30  # the picture sways, and the face a little within it
         shift = np.float32([[1, 0, 4 * np.sin(phase)], [0, 1, 2 * np.cos(phase)]])
         x = 180 + int(20 * np.sin(phase))
-        canvas[100:356, x : x + 256] = cv2.warpAffine(astronaut, shift, (256, 256), borderMode=cv2.BORDER_REFLECT)
+        canvas[100:356, x : x + 256] = cv2.warpAffine(astronaut, shift, (256, 256),
+                                                      borderMode=cv2.BORDER_REFLECT)
         for job in scheduler.add_frame(T0 + i / 30, canvas, "image"):
             if isinstance(job, FrameJob):
                 if job.stamp - T0 > 2.0:  # the false face's track has ended by then
