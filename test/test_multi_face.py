@@ -132,15 +132,16 @@ def test_a_newcomer_gets_a_track_while_the_tracked_face_is_followed_by_appearanc
 
 
 def test_one_person_keeps_one_track_without_a_full_scan_every_frame():
-    """The benchmark's camera: the whole astronaut picture (256 px, swaying) in 640x480. Haar's first
-    scan also boxes a larger false face over hers; that track drifts onto her face, and a full scan
-    must not hand her face to it again while her own track has it (two tracks on one face each
-    missed in turn, and every frame ran a full scan: 450 instead of 120 CPU ms per second)."""
+    """The benchmark's camera: the whole astronaut picture (256 px, swaying) in 640x480. Haar's full
+    scans now and then also box a larger false face over hers, seen once. It must not become a
+    track (a new track is tentative until detected again), and a full scan must not hand her face
+    to a second track while her own has it: before, two tracks took turns missing her face and
+    every frame ran a full scan (450 instead of 120 CPU ms per second)."""
     astronaut = cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
     detector = CountingDetector()
     tracker = MultiFaceTracker(FaceCropper(detector=detector, size=64), max_faces=4, track_timeout=1.0)
     scheduler = StreamScheduler()
-    alive = []
+    reported, ids = [], set()
     for i in range(12 * 30):
         canvas = np.full((H, W, 3), 40, np.uint8)
         phase = 2 * np.pi * (i % 30) / 30  # the picture sways, and the face a little within it
@@ -150,14 +151,34 @@ def test_one_person_keeps_one_track_without_a_full_scan_every_frame():
                                                       borderMode=cv2.BORDER_REFLECT)
         for job in scheduler.add_frame(T0 + i / 30, canvas, "image"):
             if isinstance(job, FrameJob):
-                if job.stamp - T0 > 2.0:  # the false face's track has ended by then
-                    alive.append(len(tracker.step(job.payload, job.stamp)))
-                else:
-                    tracker.step(job.payload, job.stamp)
-                    start = detector.full_scans()
-    assert max(alive) == 1, alive
+                steps = tracker.step(job.payload, job.stamp)
+                reported.append(len(steps))
+                ids |= {s.track_id for s in steps}
+    assert max(reported) == 1 and len(ids) == 1, (reported, ids)
     # newcomer scans every 8th frame (and a rare loss), not one every frame
-    assert detector.full_scans() - start <= len(alive) / 4, (detector.full_scans() - start, len(alive))
+    assert detector.full_scans() <= len(reported) / 4, (detector.full_scans(), len(reported))
+
+
+def test_two_tracks_on_one_face_leave_one():
+    """However two tracks came to follow one face, the face goes to one of them each frame; the full
+    scan run for the other's miss must not hand it the same face again, so the other one ends."""
+    from avemotion_core.faces.box import Box
+    from avemotion_core.faces.tracks import CONFIRM_HITS, _Track
+
+    canvas = np.full((H, W, 3), 40, np.uint8)
+    canvas[120:280, 200:360] = ASTRO
+    tracker = MultiFaceTracker(FaceCropper(size=64), max_faces=4, track_timeout=1.0)
+    assert tracker.step(canvas, T0) == []  # a new track is tentative
+    [own] = tracker.step(canvas, T0 + 0.24)  # detected again: a person
+    assert own.face_found
+    seen = tracker.tracks[0].seen
+    shifted = Box(seen.x0 + 0.3 * seen.width, seen.y0, seen.x1 + 0.3 * seen.width, seen.y1)
+    tracker.tracks.append(_Track(id="duplicate", smoothed=shifted, seen=shifted, seen_at=T0 + 0.24,
+                                 started=T0, hits=CONFIRM_HITS))
+    for i in range(2, 12):
+        steps = {s.track_id: s for s in tracker.step(canvas, T0 + 0.24 * i)}
+        assert steps[own.track_id].face_found
+    assert "duplicate" not in steps, steps
 
 
 def stream_jobs(seconds: float = SECONDS, fps: int = 15, rate: int = 16000):

@@ -18,6 +18,9 @@ label that belongs to nobody. Here each lattice frame's detections are associate
   velocity) or its last box, falling back to centre distance within one face size: two people who
   pass each other keep their ids, and a swaying head keeps its one. A detection nobody claims
   (and that is not inside a tracked face) starts a track, largest first, up to ``max_faces``.
+- A new track is tentative until the detector finds its face again the next frame: a Haar false
+  face (a patterned shirt, a poster) is dropped at once, instead of living ``track_timeout`` with a
+  full scan for each of its misses and its crops encoded. Tentative tracks are not reported.
 - A track that misses its face keeps its box (reported as no face, so its window can go
   ``onlyaudio``) and ends ``track_timeout`` seconds after it was last seen.
 - Per track, the box is smoothed, squared with the margin and cropped exactly as the single
@@ -41,6 +44,7 @@ MATCH_IOU = 0.2  # overlap with the predicted box that continues a track
 MATCH_DISTANCE = 1.0  # else: centre within this many face sides of the prediction or last box
 MATCH_NCC = 0.85  # appearance match that counts as the face found again
 PATCH_PX = 24  # side of the grey face patch matched between detections
+CONFIRM_HITS = 2  # detections (the first one included) that make a track a person
 NEWCOMER_SCALE = 1.2  # Haar scale step of the periodic scans for newcomers (1.1 when searching)
 
 
@@ -54,6 +58,11 @@ class _Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # px / s of the box centre
     patch: np.ndarray | None = None  # grey PATCH_PX square of the face at its last detection
     followed: int = 0  # frames followed by appearance since that detection
+    hits: int = 1  # detector detections so far; below CONFIRM_HITS the track is tentative
+
+    @property
+    def confirmed(self) -> bool:
+        return self.hits >= CONFIRM_HITS
 
     def predicted(self, stamp: float) -> Box:
         dt = max(0.0, stamp - self.seen_at)
@@ -120,7 +129,8 @@ class MultiFaceTracker:
             found += c.detector.detect(image, **coarse)
             self._since_scan = 0
         detected, unused = self._match(_dedupe(found), stamp, followed)
-        if not scanned and any(t.id not in detected and t.id not in followed for t in self.tracks):
+        if not scanned and any(t.confirmed and t.id not in detected and t.id not in followed
+                               for t in self.tracks):
             # a face was not where its track looked (another face may have been found there); the
             # faces just detected are not candidates again (two tracks on one face: one misses and ends)
             claimed = [t.seen for t in self.tracks if t.id in detected]
@@ -136,16 +146,21 @@ class MultiFaceTracker:
             elif track.id in followed:
                 self._update(track, followed[track.id], stamp)
                 track.followed += 1
-        self.tracks = [t for t in self.tracks if stamp - t.seen_at <= self.track_timeout]
+        self.tracks = [t for t in self.tracks if stamp - t.seen_at <= self.track_timeout
+                       and (t.confirmed or t.seen_at == stamp)]
         return [TrackStep(box=(box := c._square(t.smoothed, w, h)), crop=c._resize(image, box),
-                          face_found=t.seen_at == stamp, track_id=t.id) for t in self.tracks]
+                          face_found=t.seen_at == stamp, track_id=t.id) for t in self.tracks if t.confirmed]
+
+    def live_ids(self) -> set[str]:
+        """Ids of the people being tracked (confirmed tracks that have not ended)."""
+        return {t.id for t in self.tracks if t.confirmed}
 
     def _follow(self, image: np.ndarray, stamp: float) -> dict[str, Box]:
         """Each track's face found again by appearance (no detector), where the match is strong, the
         patch recent enough, and no other track's match claims the same place."""
         found: dict[str, tuple[Box, float]] = {}
         for track in self.tracks:
-            if track.patch is not None and track.followed < self.verify_every - 1:
+            if track.confirmed and track.patch is not None and track.followed < self.verify_every - 1:
                 match = _match(image, track.patch, track.predicted(stamp), self.cropper.TRACK_REGION)
                 if match is not None and match[1] >= MATCH_NCC:
                     found[track.id] = match
@@ -177,6 +192,7 @@ class MultiFaceTracker:
             used_t.add(ti)
             used_d.add(di)
             self._update(self.tracks[ti], detections[di], stamp)
+            self.tracks[ti].hits += 1
         unused = [d for di, d in enumerate(detections) if di not in used_d]
         return {self.tracks[ti].id for ti in used_t}, unused
 
@@ -189,8 +205,9 @@ class MultiFaceTracker:
                        key=lambda b: b.area, reverse=True)
         started = set()
         for det in fresh[: max(0, self.max_faces - len(self.tracks))]:
+            # without tracking (``face_detector: none``) the whole frame is the face: nothing to confirm
             self.tracks.append(_Track(id=f"face{self._next_id}", smoothed=det, seen=det, seen_at=stamp,
-                                      started=stamp))
+                                      started=stamp, hits=1 if self.cropper.track else CONFIRM_HITS))
             started.add(self.tracks[-1].id)
             self._next_id += 1
         return started

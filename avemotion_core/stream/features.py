@@ -170,7 +170,7 @@ class FeatureStream:
     def live_tracks(self) -> set[str]:
         """Ids of the face tracks that have not ended (a ROS4HRI publisher lives as long as its id)."""
         if isinstance(self.tracker, MultiFaceTracker):
-            return {t.id for t in self.tracker.tracks}
+            return self.tracker.live_ids()
         if isinstance(self.tracker, GivenFaces):
             return set(self.tracker.ids)
         newest = self.ring[max(self.ring)] if self.ring else None
