@@ -158,15 +158,15 @@ class MultiFaceTracker:
     def _follow(self, image: np.ndarray, stamp: float) -> dict[str, Box]:
         """Each track's face found again by appearance (no detector), where the match is strong, the
         patch recent enough, and no other track's match claims the same place."""
-        found: dict[str, tuple[Box, float]] = {}
+        found: dict[str, Box] = {}
         for track in self.tracks:
             if track.confirmed and track.patch is not None and track.followed < self.verify_every - 1:
-                match = _match(image, track.patch, track.predicted(stamp), self.cropper.TRACK_REGION)
-                if match is not None and match[1] >= MATCH_NCC:
+                match = _find_patch(image, track.patch, track.predicted(stamp), self.cropper)
+                if match is not None and match.score >= MATCH_NCC:
                     found[track.id] = match
         # two tracks matching one place (a face passing in front of another): neither is trusted
-        clash = {a for a in found for b in found if a != b and found[a][0].iou(found[b][0]) > MATCH_IOU}
-        return {tid: box for tid, (box, _) in found.items() if tid not in clash}
+        clash = {a for a in found for b in found if a != b and found[a].iou(found[b]) > MATCH_IOU}
+        return {tid: box for tid, box in found.items() if tid not in clash}
 
     def _match(self, detections: list[Box], stamp: float, followed: dict[str, Box],
                done: Collection[str] = ()) -> tuple[set[str], list[Box]]:
@@ -233,15 +233,13 @@ def _patch(image: np.ndarray, box: Box) -> np.ndarray | None:
     return cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
 
 
-def _match(image: np.ndarray, patch: np.ndarray, near: Box, region: float) -> tuple[Box, float] | None:
-    """Where ``patch`` best matches within ``region`` face sides around ``near`` (at the patch's
-    scale: the face is assumed to keep its size between detections), and how well (NCC in [-1, 1])."""
+def _find_patch(image: np.ndarray, patch: np.ndarray, near: Box, cropper: FaceCropper) -> Box | None:
+    """Where ``patch`` best matches in the cropper's search region around ``near`` (at the patch's
+    scale: the face is assumed to keep its size between detections); its score is how well (NCC
+    in [-1, 1])."""
     h, w = image.shape[:2]
     side = max(near.width, near.height)
-    cx, cy = near.center
-    half = side * region / 2
-    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
-    x1, y1 = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
+    x0, y0, x1, y1 = cropper._search_region(near, w, h)
     scale = PATCH_PX / side  # face pixels -> patch pixels
     size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
     if min(size) <= PATCH_PX:
@@ -250,7 +248,7 @@ def _match(image: np.ndarray, patch: np.ndarray, near: Box, region: float) -> tu
     scores = cv2.matchTemplate(cv2.cvtColor(area, cv2.COLOR_RGB2GRAY), patch, cv2.TM_CCOEFF_NORMED)
     _, best, _, (px, py) = cv2.minMaxLoc(scores)
     bx, by = x0 + px / scale, y0 + py / scale
-    return Box(bx, by, bx + side, by + side, float(best)), float(best)
+    return Box(bx, by, bx + side, by + side, float(best))
 
 
 def _dedupe(boxes: list[Box], iou: float = 0.3) -> list[Box]:
