@@ -155,8 +155,48 @@ def test_one_person_keeps_one_track_without_a_full_scan_every_frame():
                 reported.append(len(steps))
                 ids |= {s.track_id for s in steps}
     assert max(reported) == 1 and len(ids) == 1, (reported, ids)
-    # newcomer scans every 8th frame (and a rare loss), not one every frame
-    assert detector.full_scans() <= len(reported) / 4, (detector.full_scans(), len(reported))
+    # the first scan and the newcomer scans every 8th frame: no loss of her swaying face
+    scans = detector.full_scans()
+    assert scans <= 2 + len(reported) / tracker.scan_every, (scans, len(reported))
+
+
+def test_a_walking_person_is_tracked_from_the_second_frame():
+    """A face crossing the picture at 150 px/s moves 36 px (most of its 42 px Haar box) between
+    lattice frames. A new track's region search then misses it, so a miss by a tentative track
+    also runs the full scan: before, the new track was dropped every time and never confirmed
+    (3 of 50 frames with a face). Once confirmed, the search also reaches where the track's
+    velocity puts the face."""
+    face = cv2.resize(ASTRO, (90, 90), interpolation=cv2.INTER_AREA)
+    tracker = MultiFaceTracker(FaceCropper(size=64), max_faces=4, track_timeout=1.0)
+    ids, found = set(), 0
+    for k in range(13):  # 3 s: from the left edge to past the middle
+        t = 0.24 * k
+        x = int(20 + 150 * t)
+        canvas = np.full((H, W, 3), 40, np.uint8)
+        canvas[150:240, x : x + 90] = face
+        steps = tracker.step(canvas, T0 + t)
+        ids |= {s.track_id for s in steps}
+        found += any(s.face_found and s.box.contains(x + 45, 195) for s in steps)
+    assert len(ids) == 1 and found == 12, (ids, found)  # every frame after the first (tentative) one
+
+
+def test_a_swaying_head_is_found_near_where_it_was_without_full_scans():
+    """A head swaying 50 px to and fro between lattice frames (a 1 Hz sway sampled every 0.24 s):
+    the velocity estimate then points the wrong way every other frame. The region searched covers
+    where the face was seen as well as where its velocity puts it; searching around the prediction
+    alone missed it every frame, and every miss ran a full scan (29 in 30 frames)."""
+    detector = CountingDetector()
+    tracker = MultiFaceTracker(FaceCropper(detector=detector, size=64), max_faces=4, track_timeout=1.0)
+    ids, found = set(), 0
+    for k in range(30):
+        x = 200 + 50 * (k % 2)
+        canvas = np.full((H, W, 3), 40, np.uint8)
+        canvas[120:280, x : x + 160] = ASTRO
+        steps = tracker.step(canvas, T0 + 0.24 * k)
+        ids |= {s.track_id for s in steps}
+        found += any(s.face_found and s.box.contains(x + 80, 200) for s in steps)
+    assert len(ids) == 1 and found == 29, (ids, found)
+    assert detector.full_scans() <= 1 + 30 / tracker.scan_every, detector.full_scans()  # the newcomer scans
 
 
 def test_two_tracks_on_one_face_leave_one():

@@ -5,12 +5,15 @@ clip shows one actor). A robot often faces several people; mixing their crops in
 label that belongs to nobody. Here each lattice frame's detections are associated with tracks:
 
 - Each track follows its face by appearance between detections: the face's last detected patch is
-  matched (normalised cross-correlation on a small grey copy) in a region around the predicted box.
-  A match of at least ``MATCH_NCC`` is the face found again; the detector's region search (the
-  single tracker's) runs instead when the match is weak and at least every ``verify_every`` frames,
-  and renews the patch. A Haar region search costs ~6 ms per face on a 2-core Xeon, a match ~0.3.
+  matched (normalised cross-correlation on a small grey copy) in a region around where it was last
+  seen, stretched to where its velocity puts it now (around the prediction alone, a head swaying
+  faster than the 0.24 s lattice samples it was missed, with a full scan each time). A match of at
+  least ``MATCH_NCC`` is the face found again; the detector's region search (the single tracker's)
+  runs instead when the match is weak and at least every ``verify_every`` frames, and renews the
+  patch. A Haar region search costs ~6 ms per face on a 2-core Xeon, a match ~0.3.
 - The full frame is scanned when there is no track and when a track's face was not where it
-  looked (its region search found nothing, or only another track's face); every
+  looked (its region search found nothing, or only another track's face; a tentative track's too,
+  or a person walking past moves too far between the first two frames ever to be confirmed); every
   ``scan_every`` frames a coarser scan (Haar scale step ``NEWCOMER_SCALE``, half the cost) looks out
   for newcomers, found within about two seconds. A full scan costs over ten region searches:
   scanning every frame doubled the node's CPU with one person in view.
@@ -19,8 +22,9 @@ label that belongs to nobody. Here each lattice frame's detections are associate
   pass each other keep their ids, and a swaying head keeps its one. A detection nobody claims
   (and that is not inside a tracked face) starts a track, largest first, up to ``max_faces``.
 - A new track is tentative until the detector finds its face again the next frame: a Haar false
-  face (a patterned shirt, a poster) is dropped at once, instead of living ``track_timeout`` with a
-  full scan for each of its misses and its crops encoded. Tentative tracks are not reported.
+  face (a patterned shirt, a poster) is dropped after one more scan, instead of living
+  ``track_timeout`` with a full scan for each of its misses and its crops encoded. Tentative tracks
+  are not reported.
 - A track that misses its face keeps its box (reported as no face, so its window can go
   ``onlyaudio``) and ends ``track_timeout`` seconds after it was last seen.
 - Per track, the box is smoothed, squared with the margin and cropped exactly as the single
@@ -120,7 +124,7 @@ class MultiFaceTracker:
         if c.track:
             for track in self.tracks:
                 if track.id not in followed:
-                    found += c._detect_near(image, track.predicted(stamp))
+                    found += c._detect_near(image, track.seen, track.predicted(stamp))
         scanned = not self.tracks or not c.track
         if scanned:
             found += c.detector.detect(image)
@@ -129,7 +133,7 @@ class MultiFaceTracker:
             found += c.detector.detect(image, **coarse)
             self._since_scan = 0
         detected, unused = self._match(_dedupe(found), stamp, followed)
-        if not scanned and any(t.confirmed and t.id not in detected and t.id not in followed
+        if not scanned and any(t.id not in detected and t.id not in followed
                                for t in self.tracks):
             # a face was not where its track looked (another face may have been found there); the
             # faces just detected are not candidates again (two tracks on one face: one misses and ends)
@@ -161,7 +165,7 @@ class MultiFaceTracker:
         found: dict[str, Box] = {}
         for track in self.tracks:
             if track.confirmed and track.patch is not None and track.followed < self.verify_every - 1:
-                match = _find_patch(image, track.patch, track.predicted(stamp), self.cropper)
+                match = _find_patch(image, track.patch, track.seen, track.predicted(stamp), self.cropper)
                 if match is not None and match.score >= MATCH_NCC:
                     found[track.id] = match
         # two tracks matching one place (a face passing in front of another): neither is trusted
@@ -233,13 +237,14 @@ def _patch(image: np.ndarray, box: Box) -> np.ndarray | None:
     return cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
 
 
-def _find_patch(image: np.ndarray, patch: np.ndarray, near: Box, cropper: FaceCropper) -> Box | None:
-    """Where ``patch`` best matches in the cropper's search region around ``near`` (at the patch's
-    scale: the face is assumed to keep its size between detections); its score is how well (NCC
-    in [-1, 1])."""
+def _find_patch(image: np.ndarray, patch: np.ndarray, near: Box, toward: Box,
+                cropper: FaceCropper) -> Box | None:
+    """Where ``patch`` best matches in the cropper's search region around ``near`` and ``toward`` (at
+    the patch's scale: the face is assumed to keep its size between detections); its score is how
+    well (NCC in [-1, 1])."""
     h, w = image.shape[:2]
     side = max(near.width, near.height)
-    x0, y0, x1, y1 = cropper._search_region(near, w, h)
+    x0, y0, x1, y1 = cropper._search_region(near, w, h, toward)
     scale = PATCH_PX / side  # face pixels -> patch pixels
     size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
     if min(size) <= PATCH_PX:
