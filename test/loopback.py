@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import io
 import json
+import tempfile
 import threading
 import wave
 import zipfile
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avemotion_core.data.ravdess_fetch import AUDIO_ZIP, RECORD, speech_names, video_zip
+from avemotion_core.media.video import probe_video, read_frames, write_video
 
 
 @dataclass
@@ -136,9 +138,10 @@ def publish_record(site: Site) -> None:
     site.files[f"/api/records/{RECORD}"] = json.dumps({"id": int(RECORD), "files": entries}).encode()
 
 
-def clip_media(dataset: Path, wav_seconds: float = 0.5) -> dict[str, bytes]:
-    """One generated mp4 of a RAVDESS-format dataset and the first ``wav_seconds`` of one of its
-    wavs (still a valid wav; 120 full ones would make a 40 MB test zip)."""
+def clip_media(dataset: Path, wav_seconds: float = 0.5, video_frames: int = 30) -> dict[str, bytes]:
+    """The first ``video_frames`` of one generated mp4 of a RAVDESS-format dataset and the first
+    ``wav_seconds`` of one of its wavs (still valid files, enough for a window's 15 frames; 120
+    full ones would make a 40 MB test zip, and every take is preprocessed in the README test)."""
     with wave.open(str(next(dataset.rglob("03-*.wav"))), "rb") as src:
         params = src.getparams()
         frames = src.readframes(int(src.getframerate() * wav_seconds))
@@ -146,4 +149,9 @@ def clip_media(dataset: Path, wav_seconds: float = 0.5) -> dict[str, bytes]:
     with wave.open(buf, "wb") as dst:
         dst.setparams(params)
         dst.writeframes(frames)
-    return {"mp4": next(dataset.rglob("*.mp4")).read_bytes(), "wav": buf.getvalue()}
+    source = next(dataset.rglob("*.mp4"))
+    with tempfile.TemporaryDirectory() as tmp:
+        short = Path(tmp) / "short.mp4"
+        write_video(short, read_frames(source, range(video_frames)), probe_video(source).fps)
+        mp4 = short.read_bytes()
+    return {"mp4": mp4, "wav": buf.getvalue()}

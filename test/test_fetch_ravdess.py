@@ -114,7 +114,7 @@ def test_missing_files_are_reported_by_name(media: dict[str, bytes], tmp_path: P
 
 def test_file_size_limit_is_one_line(zenodo: Site, tmp_path: Path) -> None:
     """RLIMIT_FSIZE: write() fails with EFBIG, the unprivileged stand-in for a full disk."""
-    limit = 1_000_000  # each video zip is ~3.4 MB
+    limit = 250_000  # each video zip is ~1 MB
 
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -21,11 +21,13 @@ GIB = 1024**3
 EXPANSION = {"nodrop": 1, "noisedrop": 3, "zerodrop": 4}
 # Fitted to bench/train_memory.py peaks (VmHWM, one step, torch 2.13 CPU; BENCHMARKS.md "Training
 # memory"): the peak grows by 177 (checkpointing) or 491 (none) bytes per frame pixel, over ~0.36 GiB
-# (the process before the step, ~0.24, plus the optimizer and logging). Rounded up, with room for the
-# CLI's own imports, so every measured configuration is at or below its estimate.
-BASE_BYTES = int(0.5 * GIB)
+# (the process before the step, ~0.24, plus the optimizer and logging), and the heap's 256 MiB
+# reserve (``limit_heap_growth``) adds up to 0.15 GiB. Rounded up, with room for the CLI's own
+# imports, so every measured configuration is at or below its estimate.
+BASE_BYTES = int(0.65 * GIB)
 BYTES_PER_FRAME_PIXEL = {True: 190, False: 520}
-# glibc's M_MMAP_THRESHOLD option number (malloc.h).
+# glibc's mallopt option numbers (malloc.h).
+_M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 
 
@@ -72,11 +74,18 @@ def memory_problem(image_size: int, batch_size: int, mod_drop: str, checkpoint_f
 
 
 def limit_heap_growth() -> None:
-    """Return freed activation buffers above 128 KiB to the OS at once (glibc ``M_MMAP_THRESHOLD``).
+    """Bound the heap of a CPU training run, with a reserve it reuses (glibc ``mallopt``).
 
-    glibc raises its mmap threshold up to 32 MiB after the first large frees, after which the
-    buffers that checkpointing frees and re-allocates stay in a fragmented heap: at 224 px, batch
-    2 that held ~0.8 GiB more at the peak (BENCHMARKS.md). Does nothing on other C libraries.
+    - ``M_MMAP_THRESHOLD`` 128 KiB: glibc raises its mmap threshold up to 32 MiB after the first
+      large frees, after which the buffers that checkpointing frees and re-allocates stay in a
+      fragmented heap: at 224 px, batch 2 that held ~0.8 GiB more at the peak (BENCHMARKS.md).
+    - ``M_TOP_PAD`` 256 MiB: with the threshold alone, the heap was trimmed after every free and
+      each activation buffer became a fresh mapping whose pages the kernel zeroes on first touch,
+      so a third of a training run's time was system time. The heap now keeps this much free
+      memory at its top and serves large buffers from it: 64 px, 60 clips, one epoch 43.7 -> 25.3 s
+      (system time 15.7 -> 0.7 s) for 0.07-0.15 GiB more at the peak (BENCHMARKS.md).
+
+    Does nothing on other C libraries.
     """
     name = ctypes.util.find_library("c")
     try:
@@ -85,3 +94,4 @@ def limit_heap_growth() -> None:
     except (OSError, AttributeError, TypeError):
         return
     mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    mallopt(_M_TOP_PAD, 256 * 1024 * 1024)
