@@ -81,9 +81,10 @@ def limit_heap_growth() -> None:
       fragmented heap: at 224 px, batch 2 that held ~0.8 GiB more at the peak (BENCHMARKS.md).
     - ``M_TOP_PAD`` 256 MiB: with the threshold alone, the heap was trimmed after every free and
       each activation buffer became a fresh mapping whose pages the kernel zeroes on first touch,
-      so a third of a training run's time was system time. The heap now keeps this much free
+      so a third or more of a training run's time was system time. The heap now keeps this much free
       memory at its top and serves large buffers from it: 64 px, 60 clips, one epoch 43.7 -> 25.3 s
-      (system time 15.7 -> 0.7 s) for 0.07-0.15 GiB more at the peak (BENCHMARKS.md).
+      (system time 15.7 -> 0.7 s) for 0.09-0.16 GiB more at the peak (BENCHMARKS.md). A 224 px
+      step's buffers outgrow the reserve: 1.2x the samples/s there.
 
     Does nothing on other C libraries.
     """
