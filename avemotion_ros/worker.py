@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 from avemotion_core.stream import FrameJob, WindowJob
 from avemotion_core.stream.config import MAX_FRAME_BACKLOG
@@ -64,6 +65,7 @@ class StreamWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        _name_os_thread(self._thread.name)
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -78,3 +80,13 @@ class StreamWorker:
                 self._run_frames(batch)
             elif window is not None:
                 self._run_window(window[0], window[1])  # type: ignore[arg-type]
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` in the OS too (``top -H``, ``/proc/<pid>/task/*/comm``,
+    ``bench/node_cpu.py``'s per-thread split), where Python's own thread names do not show: the
+    node's CPU then reads as inference apart from the executor's callbacks. Linux only."""
+    try:
+        Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text(name[:15])
+    except OSError:
+        pass

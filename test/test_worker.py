@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,3 +50,16 @@ def test_stop_ends_an_idle_worker():
     worker = StreamWorker(lambda batch: None, lambda job, t: None)
     worker.stop(timeout=2)
     assert not worker.is_alive()
+
+
+def test_the_inference_thread_has_its_name_in_the_os():
+    """``top -H`` and bench/node_cpu.py's per-thread CPU tell inference from the executor by it."""
+    names: list[str] = []
+    worker = StreamWorker(lambda batch: names.append(
+        Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()), lambda job, t: None)
+    worker.submit([FrameJob(k=0, stamp=0.0, payload=None, kind="image", epoch=0)])
+    deadline = time.monotonic() + 5
+    while not names and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    assert names == ["inference"]
