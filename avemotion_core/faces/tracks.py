@@ -135,8 +135,9 @@ class MultiFaceTracker:
         detected, unused = self._match(_dedupe(found), stamp, followed)
         if not scanned and any(t.id not in detected and t.id not in followed
                                for t in self.tracks):
-            # a face was not where its track looked (another face may have been found there); the
-            # faces just detected are not candidates again (two tracks on one face: one misses and ends)
+            # a face was not where its track looked (another face may have been found there; a new
+            # track's too: a face walking past moves most of its width between the first two frames);
+            # the faces just detected are not candidates again (two tracks on one face: one misses and ends)
             claimed = [t.seen for t in self.tracks if t.id in detected]
             scan = [d for d in c.detector.detect(image) if not any(b.contains(*d.center) for b in claimed)]
             more, unused = self._match(_dedupe(unused + scan), stamp, followed, detected)
