@@ -1,19 +1,21 @@
 """CPU milliseconds per second of stream of the real ``emotion_node`` over DDS, beside another tree's node.
 
     python bench/node_cpu.py [--seconds 20] [--sizes 64 224] [--before REV] [--transport raw compressed]
-                             [--faces 1 2 4] [--floor] [--json PATH]
+                             [--faces 1 2 4] [--floor] [--repeats N] [--json PATH]
 
-A publisher in this process streams a 30 fps 640x480 camera (a moving real face; ``rgb8`` Images,
-or JPEG CompressedImages with ``--transport compressed``) and 16 kHz int16 audio in 1/30 s chunks, in
+A publisher in this process streams a 30 fps 640x480 camera (a moving real face; ``rgb8`` Images, or
+JPEG CompressedImages with ``--transport compressed``) and 16 kHz int16 audio in 1/30 s chunks, in
 real time, to one node process at a time (reliable QoS, so every frame arrives). The node's CPU time
 (user + system, ``/proc/<pid>/stat``) over the stream, divided by the stream's seconds, is the
 headline figure, also split by thread; beside it the per-window latency (result arrival minus window
 end stamp) p50/p95 and the modes published. ``--before REV`` runs the node of that git revision (a
 worktree of this repository) first, in its own process, with its own defaults, so both columns come
-from one run on one machine. ``--floor`` also measures a process that subscribes to the same topics
-with the node's executor (EventsExecutor) and does nothing: what rclpy and DDS cost before any of
-our code runs. ``--faces 2 4`` shows that many people at once (the astronaut and LFW faces in a
-2x2 grid, each moving a little), each tracked and classified on its own (``max_faces`` 4).
+from one run on one machine; ``--repeats N`` alternates the two N times and compares medians (a 15 s
+run moves by +-20-30 ms/s from one run to the next). ``--floor`` also measures a process that
+subscribes to the same topics with the node's executor (EventsExecutor) and does nothing: what rclpy
+and DDS cost before any of our code runs. ``--faces 2 4`` shows that many people at once (the
+astronaut and LFW faces in a 2x2 grid, each moving a little), each tracked and classified on its own
+(``max_faces`` 4).
 Needs the ROS env (``make setup``).
 """
 
@@ -220,6 +222,8 @@ def main() -> None:
     ap.add_argument("--faces", type=int, nargs="+", default=[1], choices=(1, 2, 3, 4),
                     help="people in view at once (default 1)")
     ap.add_argument("--max-faces", type=int, default=None, help="the node's max_faces (default: its own)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs per tree and setting, the trees alternating; the ratio is of the medians")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     from avemotion_ros.tools.av_publisher import speech_track
@@ -240,20 +244,23 @@ def main() -> None:
                       f"{rows[-1]['cpu_ms_per_stream_second_by_thread']}", flush=True)
             for people, size in ((p, s) for p in args.faces for s in args.sizes):
                 frames = camera_frames() if people == 1 else people_frames(people)
-                for name, tree in trees:
+                medians = {}
+                for name, tree in trees * args.repeats:  # alternating: a slow spell hits both trees
                     row = run_node(tree, size, args.seconds, frames, audio, rate, transport, args.threads,
                                    people, args.max_faces)
                     row["name"] = name
                     rows.append(row)
+                    medians.setdefault(name, []).append(row["cpu_ms_per_stream_second"])
                     print(f"{name:>24} {transport:>10} {people} face(s) {size:4d} px: "
                           f"{row['cpu_ms_per_stream_second']:6.1f} "
                           f"CPU ms per stream s; {row['windows']} windows {row['modes']}; latency p50 "
                           f"{row['latency_ms_p50']:.0f} ms, p95 {row['latency_ms_p95']:.0f} ms\n{'':>26}"
                           f"by thread: {row['cpu_ms_per_stream_second_by_thread']}", flush=True)
                 if args.before:
-                    ratio = rows[-2]["cpu_ms_per_stream_second"] / rows[-1]["cpu_ms_per_stream_second"]
-                    print(f"{'':>24} {transport:>10} {size:4d} px: {ratio:.1f}x less CPU per second of "
-                          "stream", flush=True)
+                    before, after = (float(np.median(v)) for v in medians.values())
+                    print(f"{'':>24} {transport:>10} {people} face(s) {size:4d} px: median {before:.1f} -> "
+                          f"{after:.1f} ms/s ({args.repeats} run(s) each): {before / after:.2f}x less CPU "
+                          "per second of stream", flush=True)
     print(machine_line(0))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
