@@ -164,7 +164,7 @@ def test_a_walking_person_is_tracked_from_the_second_frame():
     """A face crossing the picture at 150 px/s moves 36 px (most of its 42 px Haar box) between
     lattice frames. A new track's region search then misses it, so a miss by a tentative track
     also runs the full scan: before, the new track was dropped every time and never confirmed
-    (3 of 50 frames with a face). Once confirmed, the search also reaches where the track's
+    (0 of these 13 frames with a face). Once confirmed, the search also reaches where the track's
     velocity puts the face."""
     face = cv2.resize(ASTRO, (90, 90), interpolation=cv2.INTER_AREA)
     tracker = MultiFaceTracker(FaceCropper(size=64), max_faces=4, track_timeout=1.0)
