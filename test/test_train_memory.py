@@ -105,12 +105,10 @@ def test_a_224_px_step_stays_under_the_documented_estimate():
 
 FIT_TWICE = """
 import resource, tempfile, torch
-from torch.utils.data import TensorDataset
 from avemotion_core.learner import AudiovisualEmotionLearner
+from bench.train_throughput import dataset
 torch.set_num_threads(1)
-g = torch.Generator().manual_seed(0)
-frames = torch.randint(0, 256, (4, 3, 15, 64, 64), dtype=torch.uint8, generator=g)
-data = TensorDataset(torch.randn(4, 10, 156, generator=g), frames, torch.arange(4))
+data = dataset(4, 64)
 learner = AudiovisualEmotionLearner(image_size=64, iters=1, batch_size=2)
 with tempfile.TemporaryDirectory() as tmp:
     learner.fit(data, logging_path=tmp, silent=True)  # the first run maps what training needs
