@@ -40,7 +40,8 @@ from avemotion_core.model.files import (
     read_metadata,
     save_model_dir,
 )
-from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FUSIONS
+from avemotion_core.model.onnx_frames import OnnxFrameEncoder
+from avemotion_core.modes import DROPOUT_MODES, EVAL_MODES, FRAME_RUNTIMES, FUSIONS
 from avemotion_core.train import loop as train_loop
 from avemotion_core.train.batches import check_crop_size
 from avemotion_core.train.evaluate import evaluate
@@ -137,6 +138,8 @@ class AudiovisualEmotionLearner:
         self.model.checkpoint_frames = self.checkpoint_frames
         # The Python model while ``optimize()`` has swapped in a frozen graph; ``reset()`` restores it.
         self._eager_model: torch.nn.Module | None = None
+        # onnxruntime's copy of the frame encoder when ``optimize(frame_runtime="onnxruntime")`` made one
+        self._frame_encoder: OnnxFrameEncoder | None = None
 
     def _check_labels(self, labels: Sequence[str] | None) -> list[str]:
         if labels is None:
@@ -153,6 +156,13 @@ class AudiovisualEmotionLearner:
     def exported(self) -> bool:
         """True when the model is a TorchScript export: it infers, but has no weights to train or save."""
         return isinstance(self.model, torch.jit.ScriptModule)
+
+    @property
+    def frame_runtime(self) -> str:
+        """What ``encode_frames`` runs: ``onnxruntime``, ``torchscript`` (a frozen graph) or ``eager``."""
+        if self._frame_encoder is not None:
+            return "onnxruntime"
+        return "torchscript" if self.exported else "eager"
 
     def _require_trainable(self, action: str) -> None:
         if self.exported:
@@ -267,6 +277,8 @@ class AudiovisualEmotionLearner:
         x = torch.as_tensor(crops)
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[3] != 3:
             raise ValueError(f"crops must be uint8 (N, S, S, 3), got {x.dtype} {tuple(x.shape)}")
+        if self._frame_encoder is not None:
+            return self._frame_encoder(x.numpy())
         frames = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         self.model.eval()
         with torch.inference_mode(), self.autocast():
@@ -474,7 +486,8 @@ class AudiovisualEmotionLearner:
             print(f"model loaded from {path} (fusion {self.fusion}, {self.num_class} classes, "
                   f"{self.image_size} px crops)", flush=True)
 
-    def optimize(self, path: str | os.PathLike[str] | None = None, tolerance: float = 1e-4) -> Path | None:
+    def optimize(self, path: str | os.PathLike[str] | None = None, tolerance: float = 1e-4,
+                 frame_runtime: str = "torchscript") -> Path | None:
         """Run a frozen TorchScript graph instead of the Python model (OpenDR only raises here).
 
         The graph is made exactly as ``avemotion export`` makes it (trace at ``image_size``, freeze:
@@ -483,11 +496,17 @@ class AudiovisualEmotionLearner:
         model; a graph whose logits differ by more than ``tolerance`` x max(1, largest logit) is
         refused and the Python model kept. Afterwards ``infer``/``eval`` run the graph and
         ``fit``/``save`` refuse, as for any export, until ``reset()``. Returns ``path``.
+
+        ``frame_runtime="onnxruntime"`` (CPU only) also hands ``encode_frames`` to an onnxruntime
+        session of the frame encoder (``model/onnx_frames.py``), checked the same way against the
+        Python model's features on seeded crops; ImportError when onnxruntime is not installed.
         """
         from avemotion_core.model.export import export_torchscript
         from avemotion_core.model.files import load_torchscript_dir
 
         self._require_trainable("optimize")
+        _choice("frame_runtime", frame_runtime, FRAME_RUNTIMES)
+        frame_encoder = self._onnx_frame_encoder(tolerance) if frame_runtime == "onnxruntime" else None
         g = torch.Generator().manual_seed(1)
         check = (
             torch.randn(2, N_MFCC, MFCC_FRAMES, generator=g).to(self.device),
@@ -505,7 +524,24 @@ class AudiovisualEmotionLearner:
             graph, _ = load_torchscript_dir(out, self.device)
         self._eager_model = self.model
         self.model = graph
+        self._frame_encoder = frame_encoder
         return None if path is None else Path(path)
+
+    def _onnx_frame_encoder(self, tolerance: float) -> OnnxFrameEncoder:
+        """The frame encoder in onnxruntime, refused (RuntimeError) when its features differ from the
+        Python model's by more than ``tolerance`` x max(1, largest feature) on seeded crops."""
+        if self.device.type != "cpu":
+            raise ValueError(f"the onnxruntime frame encoder runs on the CPU, this learner on {self.device}")
+        encoder = OnnxFrameEncoder(self.model.eval(), self.image_size, torch.get_num_threads())
+        crops = torch.randint(0, 256, (2, self.image_size, self.image_size, 3), dtype=torch.uint8,
+                              generator=torch.Generator().manual_seed(2))
+        reference = self.encode_frames(crops)
+        diff = float((encoder(crops.numpy()) - reference).abs().max())
+        allowed = tolerance * max(1.0, float(reference.abs().max()))
+        if diff > allowed:
+            raise RuntimeError(f"the onnxruntime frame encoder differs from the model by {diff:.3g} > "
+                               f"{allowed:.3g}")
+        return encoder
 
     def reset(self) -> None:
         """Undo ``optimize()``: back to the trainable Python model with the same weights.
@@ -515,6 +551,7 @@ class AudiovisualEmotionLearner:
         """
         if self._eager_model is not None:
             self.model, self._eager_model = self._eager_model, None
+        self._frame_encoder = None
 
     def _key_diff(self, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
         own = set(self.model.state_dict())

@@ -24,3 +24,7 @@ PRIMARY_FACES = ("largest", "most_centred", "longest_tracked")
 FACE_SOURCES = ("camera", "ros4hri")
 """Where faces come from: our own detector on the camera, or ROS4HRI's ``hri_face_detect`` (its
 tracked ids and per-id face crops)."""
+
+FRAME_RUNTIMES = ("torchscript", "onnxruntime")
+"""What encodes a stream's face crops once the model is frozen: the TorchScript graph, or (on CPU)
+onnxruntime running the same frame encoder in less CPU time."""

@@ -220,6 +220,7 @@ def test_node_live_stream_bad_input_and_camera_loss(ros_env, model_dir, tmp_path
             assert mode == "onlyaudio", modes
     assert got[-1].header.frame_id == "onlyaudio", f"camera loss not reported: {modes}"
     assert "inference mode -> onlyaudio (camera stale or no face)" in text
+    assert "frames encoded by onnxruntime" in text
     # malformed input was dropped, counted per reason, and logged
     assert listener.counter("malformed_image_unsupported_encoding") == 1, d
     assert listener.counter("malformed_image_size_mismatch") == 1, d
@@ -286,7 +287,7 @@ def test_raw_audio_flavour_end_to_end_on_the_exported_model(ros_env_raw, exporte
         code = stop_node(proc)
         listener.close()
     assert code == 0, log.read_text()
-    assert "(TorchScript, fusion ia" in log.read_text()
+    assert "(TorchScript export, fusion ia, frames encoded by torchscript" in log.read_text()
     d = json.dumps(listener.diagnostics)
     assert listener.counter("audio_chunks") == 50 and listener.counter("frames") == 150, d
     assert listener.emotions and all(m.header.frame_id == "audiovisual" for m in listener.emotions)

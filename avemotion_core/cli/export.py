@@ -77,7 +77,7 @@ def export_onnx(learner, path: Path, size: int, opset: int) -> float:
     except ImportError as exc:
         raise CliError(
             "ONNX export needs the onnx and onnxruntime packages (pip install -r "
-            "requirements-dev.txt), or use --format torchscript"
+            "requirements.txt), or use --format torchscript"
         ) from exc
     model = learner.model.eval().cpu()
     example = tuple(x.cpu() for x in example_inputs(learner, 1, size, 0))

@@ -302,24 +302,32 @@ class FeatureStream:
 
 
 def freeze_for_streaming(learner: Any, image_size: int) -> str | None:
-    """Run the learner's model as a frozen TorchScript graph at the stream's crop size.
+    """Run the learner's model as a frozen graph at the stream's crop size, its frames on CPU in
+    onnxruntime.
 
-    A stream encodes one or two frames at a time, where eager PyTorch spends most of the time in
+    A stream encodes one to a few frames at a time, where eager PyTorch spends most of the time in
     Python between the ~100 modules: the frozen graph (``learner.optimize()``, conv-BN folding)
-    encodes a frame ~1.5x faster at 64 and 224 px. The node, ``replay`` and ``infer`` all call this,
-    so they keep giving identical results. Returns why it was not done (already a graph, or the
-    trace failed: the eager model then runs), else None.
+    encodes a frame ~1.5x faster at 64 and 224 px, and onnxruntime's copy of the frame encoder
+    (``model/onnx_frames.py``) takes 0.6-0.7x of that CPU time again. The node, ``replay`` and
+    ``infer`` all call this, so they keep giving identical results. Returns what was not done (an
+    export or a missing onnxruntime keeps the frames in TorchScript; a failed trace keeps the eager
+    model), else None.
     """
     if learner.exported:
         return None if learner.image_size == image_size else "TorchScript export at another crop size"
     trained = learner.image_size
-    learner.image_size = image_size  # the size the graph is traced at
-    try:
-        learner.optimize()
-    except (RuntimeError, ValueError) as exc:
-        learner.image_size = trained
-        return f"running the eager model: freezing it failed ({exc})"
-    return None
+    learner.image_size = image_size  # the size the graphs are traced at
+    runtimes = ("onnxruntime", "torchscript") if learner.device.type == "cpu" else ("torchscript",)
+    failed: list[str] = []
+    for runtime in runtimes:
+        try:
+            learner.optimize(frame_runtime=runtime)
+        except (ImportError, RuntimeError, ValueError) as exc:
+            failed.append(f"{runtime}: {exc}")
+            continue
+        return f"frames encoded by TorchScript ({failed[0]})" if failed else None
+    learner.image_size = trained
+    return f"running the eager model: freezing it failed ({'; '.join(failed)})"
 
 
 def run_jobs(features: FeatureStream, jobs: Iterable[Job], mode: str | None = None) -> list[WindowResult]:
