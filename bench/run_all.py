@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNS = (
     ["model_forward.py", "--threads", "2", "--repeats", "3", "--batches", "1"],
+    ["encoder_runtime.py", "--rounds", "1"],
     ["window_latency.py", "--threads", "1", "2", "--windows", "10"],
     ["node_cpu.py", "--seconds", "20", "--sizes", "64", "224", "--floor"],  # the real node over DDS
     ["preprocess.py"],
