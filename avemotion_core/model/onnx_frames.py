@@ -2,8 +2,9 @@
 
 A stream encodes one to a few face crops at a time. There the frozen TorchScript graph spends a
 third of EfficientFace's time in PyTorch's single-thread GEMM path for the 1x1 convolutions and much
-of the rest in copies for the channel split and shuffle; onnxruntime runs the same graph in 0.6-0.7x
-the CPU time at 224 px and under half at 64 px (``bench/encoder_runtime.py``, BENCHMARKS.md).
+of the rest in copies for the channel split and shuffle. onnxruntime runs the same graph in about
+half the CPU time per crop at 64 px and for one 224 px crop, 0.9x for three 224 px crops at once
+(``bench/encoder_runtime.py``; the node over DDS: 1.09-1.16x less CPU in all, BENCHMARKS.md).
 Only the frame encoder goes there: the window head runs once per window and stays in TorchScript.
 """
 

@@ -308,7 +308,7 @@ def freeze_for_streaming(learner: Any, image_size: int) -> str | None:
     A stream encodes one to a few frames at a time, where eager PyTorch spends most of the time in
     Python between the ~100 modules: the frozen graph (``learner.optimize()``, conv-BN folding)
     encodes a frame ~1.5x faster at 64 and 224 px, and onnxruntime's copy of the frame encoder
-    (``model/onnx_frames.py``) takes 0.6-0.7x of that CPU time again. The node, ``replay`` and
+    (``model/onnx_frames.py``) takes 0.45-0.9x of that CPU time again. The node, ``replay`` and
     ``infer`` all call this, so they keep giving identical results. Returns what was not done (an
     export or a missing onnxruntime keeps the frames in TorchScript; a failed trace keeps the eager
     model), else None.
