@@ -238,8 +238,8 @@ class EmotionNode(LifecycleNode):
         self.get_logger().info(
             f"emotion_node configured: model {cfg.model_dir()} "
             f"({'TorchScript export, ' if export else ''}fusion {self.learner.fusion}, "
-            f"frames encoded by {self.learner.frame_runtime}, "
-            f"{self.learner.num_class} classes, {cfg.device}), crops {self.image_size} px "
+            f"{self.learner.num_class} classes, {cfg.device}, "
+            f"frames encoded by {self.learner.frame_runtime}), crops {self.image_size} px "
             f"({self.face_detector}){derived}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -287,7 +287,7 @@ def test_raw_audio_flavour_end_to_end_on_the_exported_model(ros_env_raw, exporte
         code = stop_node(proc)
         listener.close()
     assert code == 0, log.read_text()
-    assert "(TorchScript export, fusion ia, frames encoded by torchscript" in log.read_text()
+    assert "(TorchScript export, fusion ia, 8 classes, cpu, frames encoded by torchscript)" in log.read_text()
     d = json.dumps(listener.diagnostics)
     assert listener.counter("audio_chunks") == 50 and listener.counter("frames") == 150, d
     assert listener.emotions and all(m.header.frame_id == "audiovisual" for m in listener.emotions)
