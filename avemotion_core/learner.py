@@ -272,7 +272,8 @@ class AudiovisualEmotionLearner:
         """Backbone features ``(N, 1024)`` of RGB uint8 face crops ``(N, S, S, 3)``, each frame on its own.
 
         This is the part of the model worth caching: a stream encodes each frame once and every
-        window containing it reuses the features (``avemotion_core.stream``).
+        window containing it reuses the features (``avemotion_core.stream``). After
+        ``optimize(frame_runtime="onnxruntime")`` onnxruntime computes them, on the CPU.
         """
         x = torch.as_tensor(crops)
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[3] != 3:
