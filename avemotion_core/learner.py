@@ -502,7 +502,7 @@ class AudiovisualEmotionLearner:
         session of the frame encoder (``model/onnx_frames.py``), checked the same way against the
         Python model's features on seeded crops; ImportError when onnxruntime is not installed.
         """
-        from avemotion_core.model.export import export_torchscript
+        from avemotion_core.model.export import allowed_difference, export_torchscript
         from avemotion_core.model.files import load_torchscript_dir
 
         self._require_trainable("optimize")
@@ -518,7 +518,7 @@ class AudiovisualEmotionLearner:
         with tempfile.TemporaryDirectory(prefix="avemotion_optimize.") as tmp:
             out = Path(path) if path is not None else Path(tmp)
             diff = export_torchscript(self, out, self.image_size, self._metadata(), check, reference)
-            allowed = tolerance * max(1.0, float(reference.abs().max()))
+            allowed = allowed_difference(tolerance, float(reference.abs().max()))
             if diff > allowed:
                 raise RuntimeError(f"the frozen graph differs from the model by {diff:.3g} > {allowed:.3g}; "
                                    "keeping the Python model")
@@ -531,6 +531,8 @@ class AudiovisualEmotionLearner:
     def _onnx_frame_encoder(self, tolerance: float) -> OnnxFrameEncoder:
         """The frame encoder in onnxruntime, refused (RuntimeError) when its features differ from the
         Python model's by more than ``tolerance`` x max(1, largest feature) on seeded crops."""
+        from avemotion_core.model.export import allowed_difference
+
         if self.device.type != "cpu":
             raise ValueError(f"the onnxruntime frame encoder runs on the CPU, this learner on {self.device}")
         encoder = OnnxFrameEncoder(self.model.eval(), self.image_size, torch.get_num_threads())
@@ -538,7 +540,7 @@ class AudiovisualEmotionLearner:
                               generator=torch.Generator().manual_seed(2))
         reference = self.encode_frames(crops)
         diff = float((encoder(crops.numpy()) - reference).abs().max())
-        allowed = tolerance * max(1.0, float(reference.abs().max()))
+        allowed = allowed_difference(tolerance, float(reference.abs().max()))
         if diff > allowed:
             raise RuntimeError(f"the onnxruntime frame encoder differs from the model by {diff:.3g} > "
                                f"{allowed:.3g}")

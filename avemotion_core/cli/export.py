@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                       exported_from_sha256=source.get("sha256", {}))
     import torch
 
-    from avemotion_core.model.export import example_inputs, export_torchscript
+    from avemotion_core.model.export import allowed_difference, example_inputs, export_torchscript
 
     # the inputs every export is compared on, at another batch size than the trace's: the graph must
     # not bake it in
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format in ("onnx", "both"):
         jobs.append(("onnx", [out / ONNX],
                      lambda: export_onnx(learner, out / ONNX, args.image_size, args.opset)))
-    allowed = args.tolerance * max(1.0, scale)
+    allowed = allowed_difference(args.tolerance, scale)
     report["max_abs_logit"] = scale
     failures = []
     for name, paths, job in jobs:
