@@ -31,6 +31,22 @@ def test_lfw_faces_found_and_non_faces_rejected(detector):
     assert false <= 5, false
 
 
+def test_excluded_faces_are_flattened_out_and_the_others_still_found(detector):
+    """A tracker's newcomer scan passes the faces it already follows as ``exclude``: those are not
+    found again (the cascade, slowest on faces, rejects a flat patch at once), the fourth face is."""
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    centres = []
+    for k, (x, y) in enumerate([(85, 45), (405, 45), (85, 285), (405, 285)]):
+        grey = cv2.resize((data.lfw_subset()[k] * 255).astype(np.uint8), (150, 150))
+        frame[y : y + 150, x : x + 150] = grey[:, :, None]
+        centres.append((x + 75, y + 75))
+    every = detector.detect(frame, scale_factor=1.2)
+    known = [next(b for b in every if b.contains(*c)) for c in centres[:3]]  # found with nothing excluded
+    assert len(every) == 4, every
+    newcomers = detector.detect(frame, scale_factor=1.2, exclude=known)
+    assert len(newcomers) == 1 and newcomers[0].contains(*centres[3]), newcomers
+
+
 @pytest.mark.parametrize(
     ("canvas", "size", "x", "y"),
     [
