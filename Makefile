@@ -35,9 +35,13 @@ $(AMENT_ENTRY): $(STAMP) scripts/install_ament_prefix.sh $(wildcard launch/*.py 
 
 ament-install: $(AMENT_ENTRY)
 
+# Two pytest-xdist workers (CI's two cores; test/conftest.py gives each its own ROS domain), one
+# test file per worker at a time so module fixtures are built once.  Serial: make test WORKERS=0
+WORKERS ?= 2
+
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q test
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile test
 
 demo: setup
 	$(BIN)/python -m avemotion_ros.tools.demo

@@ -8,7 +8,6 @@ module (``from ros_support import ros_env  # noqa: F401``).
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
@@ -29,17 +28,12 @@ def _skip_loudly(path) -> None:
 
 @pytest.fixture(scope="session")
 def ros_env() -> dict[str, str]:
-    """Activate the modern flavour in this process; returns the env for child processes.
-
-    Also pins a ROS_DOMAIN_ID unique to this test run so parallel runs on one host (several
-    engineers, CI jobs) never see each other's topics.
-    """
+    """Activate the modern flavour in this process; returns the env for child processes (with the
+    ``ROS_DOMAIN_ID`` that ``conftest.py`` chose for this pytest process)."""
     try:
         activate_in_process("modern")
     except RosEnvMissing:
         _skip_loudly(env_file("modern"))
-    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     return subprocess_env("modern")
 
 
