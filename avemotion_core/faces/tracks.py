@@ -16,8 +16,8 @@ label that belongs to nobody. Here each lattice frame's detections are associate
   or a person walking past moves too far between the first two frames ever to be confirmed); every
   ``scan_every`` frames, when every track found its face, a coarser scan (Haar scale step
   ``NEWCOMER_SCALE``, half the cost) with the tracked faces flattened out (the cascade is slowest on
-  faces) looks out for newcomers, found within about two seconds. A full scan costs over ten region searches:
-  scanning every frame doubled the node's CPU with one person in view.
+  faces) looks out for newcomers, found within about two seconds. A full scan costs over ten region
+  searches: scanning every frame doubled the node's CPU with one person in view.
 - Association is greedy on overlap with each track's *predicted* box (last box moved by the track's
   velocity) or its last box, falling back to centre distance within one face size: two people who
   pass each other keep their ids, and a swaying head keeps its one. A detection nobody claims
