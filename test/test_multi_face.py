@@ -207,6 +207,25 @@ def test_a_swaying_head_is_found_near_where_it_was_without_full_scans():
     assert detector.full_scans() <= 1 + 30 / tracker.scan_every, detector.full_scans()  # the newcomer scans
 
 
+def test_a_face_walking_up_and_away_keeps_its_track_without_full_scans():
+    """Someone walking up to the robot and back: the face grows from 80 to 200 px over 3 s and
+    shrinks again (about 7 % per lattice frame), so the appearance match at a fixed scale fails
+    and the region search must find the face at its new size each time."""
+    detector = CountingDetector()
+    tracker = MultiFaceTracker(FaceCropper(detector=detector, size=64), max_faces=4, track_timeout=1.0)
+    ids, found, frames = set(), 0, 26
+    for k in range(frames):
+        side = int(80 + 120 * (1 - abs(k - 13) / 13))  # 80 -> 200 -> 80 px
+        x, y = 320 - side // 2, 240 - side // 2
+        canvas = np.full((H, W, 3), 40, np.uint8)
+        canvas[y : y + side, x : x + side] = cv2.resize(ASTRO, (side, side), interpolation=cv2.INTER_AREA)
+        steps = tracker.step(canvas, T0 + 0.24 * k)
+        ids |= {s.track_id for s in steps}
+        found += any(s.face_found and s.box.contains(320, 240) for s in steps)
+    assert len(ids) == 1 and found == frames - 1, (ids, found)  # all but the first (tentative) frame
+    assert detector.full_scans() <= 1 + frames / tracker.scan_every, detector.full_scans()
+
+
 def test_two_tracks_on_one_face_leave_one():
     """However two tracks came to follow one face, the face goes to one of them each frame; the full
     scan run for the other's miss must not hand it the same face again, so the other one ends."""
