@@ -163,8 +163,12 @@ class MultiFaceTracker:
         detector = self.cropper.detector
         if not isinstance(detector, HaarFaceDetector):
             return detector.detect(image)
-        known = [followed.get(t.id, t.seen) for t in self.tracks]
-        return detector.detect(image, scale_factor=NEWCOMER_SCALE, exclude=known)
+        return detector.detect(image, scale_factor=NEWCOMER_SCALE, exclude=self._faces_now(followed))
+
+    def _faces_now(self, followed: dict[str, Box]) -> list[Box]:
+        """Where each track's face is this frame: its appearance match, else its last detection
+        (this frame's, once matched)."""
+        return [followed.get(t.id, t.seen) for t in self.tracks]
 
     def live_ids(self) -> set[str]:
         """Ids of the people being tracked (confirmed tracks that have not ended)."""
@@ -215,7 +219,7 @@ class MultiFaceTracker:
         """New tracks for unclaimed detections, largest first, up to ``max_faces``; their ids."""
         # a detection inside a tracked face (the full scan and the region search box one face
         # differently) is that face again, not a newcomer
-        taken = [followed.get(t.id, t.seen) for t in self.tracks]
+        taken = self._faces_now(followed)
         fresh = sorted((d for d in detections if not any(b.contains(*d.center) for b in taken)),
                        key=lambda b: b.area, reverse=True)
         started = set()
