@@ -384,7 +384,7 @@ class EmotionNode(LifecycleNode):
         except convert.ConversionError as exc:
             self._malformed("ros4hri", exc)
             return
-        ids = [i for i in dict.fromkeys(msg.ids) if self._follow_face(i)]
+        ids = self._followed_ids(list(dict.fromkeys(msg.ids)))
         for gone in [i for i in self._crop_subs if i not in ids]:
             self.destroy_subscription(self._crop_subs.pop(gone))
             self._crops.pop(gone, None)
@@ -392,6 +392,29 @@ class EmotionNode(LifecycleNode):
         with self.lock:
             jobs = self.scheduler.add_frame(stamp, payload, "ros4hri")
         self._dispatch(jobs)
+
+    def _followed_ids(self, listed: list[str]) -> list[str]:
+        """The upstream ids to classify, in list order: at most ``max_faces``, as the camera's tracker
+        keeps. The ids already followed keep their place, then new ones in the order listed (the list
+        carries no face size); the rest are counted and named in a warning, and get no subscription:
+        a crowd, or a broken upstream listing thousands of ids, costs no more than ``max_faces``."""
+        chosen = {i for i in listed if i in self._crop_subs}
+        over = []
+        for face_id in listed:
+            if face_id in chosen:
+                continue
+            if len(chosen) >= self.cfg.max_faces:
+                over.append(face_id)
+            elif self._follow_face(face_id):
+                chosen.add(face_id)
+        if over:
+            with self.lock:
+                self.counts["ros4hri_faces_over_max_faces"] += len(over)
+            self.get_logger().warning(
+                f"following {len(chosen)} of {len(chosen) + len(over)} ROS4HRI faces (max_faces "
+                f"{self.cfg.max_faces}); not classified: {', '.join(map(repr, over[:8]))}"
+                f"{' ...' if len(over) > 8 else ''}", throttle_duration_sec=5.0)
+        return [i for i in listed if i in chosen]
 
     def _follow_face(self, face_id: str) -> bool:
         """Subscribe to a new upstream id's crops; False (counted) for an id no topic can carry."""
