@@ -36,7 +36,8 @@ REMAPS = {
 OVERRIDABLE = (
     "compressed_image_topic", "audio_flavour", "device", "model_path", "fusion", "labels",
     "window_seconds", "hop_seconds", "face_detector", "image_size", "min_confidence", "debug_image",
-    "qos", "autostart", "max_faces", "track_timeout", "primary_face", "ros4hri", "face_source",
+    "qos", "autostart", "max_faces", "track_timeout", "primary_face", "faces_topic", "ros4hri", "face_source",
+    "ros4hri_image",
 )
 _TYPES = {f.name: type(f.default) for f in fields(NodeConfig)}
 
