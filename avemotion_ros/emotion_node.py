@@ -360,10 +360,10 @@ class EmotionNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ input callbacks
-    def _malformed(self, kind: str, exc: convert.ConversionError) -> None:
+    def _malformed(self, kind: str, exc: convert.ConversionError, what: str = "message") -> None:
         with self.lock:
             self.counts[f"malformed_{kind}_{exc.reason}"] += 1
-        self.get_logger().warning(f"dropped {kind} message: {exc}", throttle_duration_sec=2.0)
+        self.get_logger().warning(f"dropped {kind} {what}: {exc}", throttle_duration_sec=2.0)
 
     def _on_frame(self, msg: Any, kind: str) -> None:
         compressed = kind == "compressed"
@@ -454,9 +454,17 @@ class EmotionNode(LifecycleNode):
     # ------------------------------------------------------------------ inference thread
     def _decode(self, job: FrameJob) -> np.ndarray | dict[str, np.ndarray]:
         side = self.cfg.max_frame_side
-        if job.kind == "ros4hri":  # upstream face crops by id
-            return {i: convert.frame_from_msg(m, False, side)[1] for i, m in job.payload.items()}
-        return convert.frame_from_msg(job.payload, job.kind == "compressed", side)[1]
+        if job.kind != "ros4hri":
+            return convert.frame_from_msg(job.payload, job.kind == "compressed", side)[1]
+        # upstream face crops by id: a malformed one is dropped alone (counted), so one broken face
+        # stream upstream does not take the lattice frame from everyone else in view
+        crops = {}
+        for face_id, msg in job.payload.items():
+            try:
+                crops[face_id] = convert.frame_from_msg(msg, False, side)[1]
+            except convert.ConversionError as exc:
+                self._malformed("ros4hri", exc, f"face {face_id!r} crop")
+        return crops
 
     def _encode(self, batch: list[FrameJob]) -> None:
         """Worker-thread entry for lattice frames: decode, track, crop, encode (each frame once)."""

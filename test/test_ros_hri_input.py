@@ -2,8 +2,9 @@
 
 ``face_source: ros4hri`` runs no face detector: it follows ``/humans/faces/tracked`` and each id's
 ``cropped`` image, and publishes ``expression`` for those upstream ids. Here "alice" (the astronaut)
-is tracked throughout, "bob" (an LFW face) from 1 s to 6 s, and "carol" from 7 s. With ``max_faces``
-2, "dave", listed third from 2 s to 5 s, is left alone: no subscription, no output.
+is tracked throughout, "bob" (an LFW face) from 1 s to 6 s, and "carol" from 7 s. "mallory", from
+1.5 s on, sends crops in an encoding no decoder takes: only her crops are dropped. With ``max_faces``
+3, "dave", listed fourth from 2 s to 5 s, is left alone: no subscription, no output.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
 
     prefix = f"/hri{os.getpid()}"
     params = write_params(tmp_path, "node", model_path=str(model_dir), image_size=64, qos="reliable",
-                          face_source="ros4hri", ros4hri=True, max_faces=2, image_topic="",
+                          face_source="ros4hri", ros4hri=True, max_faces=3, image_topic="",
                           audio_topic=f"{prefix}/audio", output_topic=f"{prefix}/emotion",
                           faces_topic=f"{prefix}/faces", diagnostics_topic=f"{prefix}/diagnostics")
     log = tmp_path / "node.log"
@@ -46,13 +47,15 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
     node = rclpy.create_node(f"hri_input_test_{os.getpid()}")
     faces: list = []
     node.create_subscription(Detection2DArray, f"{prefix}/faces", faces.append, 50)
-    expressions: dict[str, list] = {name: [] for name in ("alice", "bob", "carol", "dave")}
+    expressions: dict[str, list] = {name: [] for name in ("alice", "bob", "carol", "mallory", "dave")}
     subs = {name: node.create_subscription(Expression, f"/humans/faces/{name}/expression", got.append, 50)
             for name, got in expressions.items()}
     detector = HriFacesPublisher(node, [FaceTrack("alice", ASTRO, 0.0, math.inf),
                                         FaceTrack("bob", LFW, 1.0, 6.0),
                                         FaceTrack("carol", LFW[:, ::-1].copy(), 7.0, math.inf),
+                                        FaceTrack("mallory", LFW, 1.5, math.inf),
                                         FaceTrack("dave", ASTRO[:, ::-1].copy(), 2.0, 5.0)])
+    detector._crops["mallory"].encoding = "32FC1"  # as broken upstream: each of her crops is refused
     mic = AVPublisher(node, f"{prefix}/unused_camera", f"{prefix}/audio")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -65,7 +68,7 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
         audio = (0.1 * np.random.default_rng(0).standard_normal(int(SECONDS * RATE))).astype(np.float32)
         talk = threading.Thread(target=lambda: mic.play([], 1.0, audio, RATE, t0=t0, video_until=0))
         talk.start()
-        # while alice, bob and dave are listed: who the node subscribed to for crops
+        # while alice, bob, mallory and dave are listed: who the node subscribed to for crops
         crop_readers: list[tuple[int, int]] = []
         look = threading.Timer(max(0.0, t0 + 4.0 - time.time()), lambda: crop_readers.append(
             tuple(node.count_subscribers(f"/humans/faces/{i}/cropped") for i in ("bob", "dave"))))
@@ -85,10 +88,11 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
     assert code == 0 and "Traceback" not in text, text
 
     seen = {d.id for m in faces for d in m.detections}
-    # the upstream ids, none of our own; dave, listed third while alice and bob were, over max_faces
+    # the upstream ids, none of our own; dave, listed fourth, over max_faces; mallory: every crop refused
     assert seen == {"alice", "bob", "carol"}, seen
+    assert "dropped ros4hri face 'mallory' crop" in text, text
     assert crop_readers == [(1, 0)], crop_readers
-    assert not expressions["dave"]
+    assert not expressions["dave"] and not expressions["mallory"]
     assert all(len(d.results) == 8 for m in faces for d in m.detections)
     # bob left at 6 s: his expression publisher went with him; alice's is still there
     assert bob_publishers == 0 and alice_publishers == 1, (bob_publishers, alice_publishers)
