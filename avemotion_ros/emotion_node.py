@@ -388,10 +388,29 @@ class EmotionNode(LifecycleNode):
         for gone in [i for i in self._crop_subs if i not in ids]:
             self.destroy_subscription(self._crop_subs.pop(gone))
             self._crops.pop(gone, None)
-        payload = {i: self._crops[i] for i in ids if i in self._crops}
+        payload = {i: self._crops[i] for i in ids if self._crop_is_current(i, stamp)}
         with self.lock:
             jobs = self.scheduler.add_frame(stamp, payload, "ros4hri")
         self._dispatch(jobs)
+
+    def _crop_is_current(self, face_id: str, stamp: float) -> bool:
+        """Whether ``face_id`` has a crop from this instant's neighbourhood: a listed face whose crops
+        stopped more than ``track_timeout`` ago (a broken face stream upstream) is left out of the
+        frame (counted), not classified again and again from its last crop as if still in view."""
+        crop = self._crops.get(face_id)
+        if crop is None:
+            return False
+        try:
+            age = stamp - convert.stamp_seconds(crop.header)
+        except convert.ConversionError:
+            return True  # decoding refuses it and counts why
+        if age <= self.cfg.track_timeout:
+            return True
+        with self.lock:
+            self.counts["ros4hri_crops_stale"] += 1
+        self.get_logger().warning(f"ROS4HRI face {face_id!r} is listed, but its newest crop is {age:.1f} s "
+                                  "old: not classified until its crops resume", throttle_duration_sec=5.0)
+        return False
 
     def _followed_ids(self, listed: list[str]) -> list[str]:
         """The upstream ids to classify, in list order: at most ``max_faces``, as the camera's tracker

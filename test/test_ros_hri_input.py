@@ -3,8 +3,9 @@
 ``face_source: ros4hri`` runs no face detector: it follows ``/humans/faces/tracked`` and each id's
 ``cropped`` image, and publishes ``expression`` for those upstream ids. Here "alice" (the astronaut)
 is tracked throughout, "bob" (an LFW face) from 1 s to 6 s, and "carol" from 7 s. "mallory", from
-1.5 s on, sends crops in an encoding no decoder takes: only her crops are dropped. With ``max_faces``
-3, "dave", listed fourth from 2 s to 5 s, is left alone: no subscription, no output.
+1.5 s on, sends crops in an encoding no decoder takes: only her crops are dropped. "frank", listed
+from 0.5 s on, sends no crop after 4 s: he is not classified from his last crop ever after. With
+``max_faces`` 4, "dave", listed fifth from 2 s to 5 s, is left alone: no subscription, no output.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
 
     prefix = f"/hri{os.getpid()}"
     params = write_params(tmp_path, "node", model_path=str(model_dir), image_size=64, qos="reliable",
-                          face_source="ros4hri", ros4hri=True, max_faces=3, image_topic="",
+                          face_source="ros4hri", ros4hri=True, max_faces=4, image_topic="",
                           audio_topic=f"{prefix}/audio", output_topic=f"{prefix}/emotion",
                           faces_topic=f"{prefix}/faces", diagnostics_topic=f"{prefix}/diagnostics")
     log = tmp_path / "node.log"
@@ -47,12 +48,15 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
     node = rclpy.create_node(f"hri_input_test_{os.getpid()}")
     faces: list = []
     node.create_subscription(Detection2DArray, f"{prefix}/faces", faces.append, 50)
-    expressions: dict[str, list] = {name: [] for name in ("alice", "bob", "carol", "mallory", "dave")}
+    names = ("alice", "bob", "carol", "frank", "mallory", "dave")
+    expressions: dict[str, list] = {name: [] for name in names}
     subs = {name: node.create_subscription(Expression, f"/humans/faces/{name}/expression", got.append, 50)
             for name, got in expressions.items()}
     detector = HriFacesPublisher(node, [FaceTrack("alice", ASTRO, 0.0, math.inf),
                                         FaceTrack("bob", LFW, 1.0, 6.0),
                                         FaceTrack("carol", LFW[:, ::-1].copy(), 7.0, math.inf),
+                                        FaceTrack("frank", ASTRO[::-1].copy(), 0.5, math.inf,
+                                                  crops_until=4.0),
                                         FaceTrack("mallory", LFW, 1.5, math.inf),
                                         FaceTrack("dave", ASTRO[:, ::-1].copy(), 2.0, 5.0)])
     detector._crops["mallory"].encoding = "32FC1"  # as broken upstream: each of her crops is refused
@@ -68,7 +72,7 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
         audio = (0.1 * np.random.default_rng(0).standard_normal(int(SECONDS * RATE))).astype(np.float32)
         talk = threading.Thread(target=lambda: mic.play([], 1.0, audio, RATE, t0=t0, video_until=0))
         talk.start()
-        # while alice, bob, mallory and dave are listed: who the node subscribed to for crops
+        # while alice, bob, frank, mallory and dave are listed: who the node subscribed to for crops
         crop_readers: list[tuple[int, int]] = []
         look = threading.Timer(max(0.0, t0 + 4.0 - time.time()), lambda: crop_readers.append(
             tuple(node.count_subscribers(f"/humans/faces/{i}/cropped") for i in ("bob", "dave"))))
@@ -88,15 +92,15 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
     assert code == 0 and "Traceback" not in text, text
 
     seen = {d.id for m in faces for d in m.detections}
-    # the upstream ids, none of our own; dave, listed fourth, over max_faces; mallory: every crop refused
-    assert seen == {"alice", "bob", "carol"}, seen
+    # the upstream ids, none of our own; dave, listed fifth, over max_faces; mallory: every crop refused
+    assert seen == {"alice", "bob", "carol", "frank"}, seen
     assert "dropped ros4hri face 'mallory' crop" in text, text
     assert crop_readers == [(1, 0)], crop_readers
     assert not expressions["dave"] and not expressions["mallory"]
     assert all(len(d.results) == 8 for m in faces for d in m.detections)
     # bob left at 6 s: his expression publisher went with him; alice's is still there
     assert bob_publishers == 0 and alice_publishers == 1, (bob_publishers, alice_publishers)
-    assert expressions["alice"] and expressions["bob"] and expressions["carol"]
+    assert expressions["alice"] and expressions["bob"] and expressions["carol"] and expressions["frank"]
     by_stamp = {(round(stamp(m), 3), d.id): d for m in faces for d in m.detections}
     for face_id, msgs in expressions.items():
         for msg in msgs:
@@ -111,6 +115,8 @@ def test_ros4hri_input_follows_upstream_ids_and_publishes_their_expressions(ros_
                 assert 1.0 + 1.8 - 0.3 <= t <= 6.0 + 1.8 + 0.3, t
             if face_id == "carol":
                 assert t >= 7.0 + 1.8 - 0.3, t
+            if face_id == "frank":  # his last crop counts for track_timeout (1 s)
+                assert t <= 4.0 + 1.0 + 1.8 + 0.3, t
 
 
 def stamp(msg) -> float:

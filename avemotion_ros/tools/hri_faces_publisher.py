@@ -39,7 +39,9 @@ class FaceTrack:
 
     ``start``/``end`` are seconds after the stream's start; the face is tracked for
     ``start <= t < end`` (``end`` may be ``math.inf``). ``roi`` is (xmin, ymin, xmax, ymax) in
-    normalised image coordinates and ``confidence`` the detector's confidence in it.
+    normalised image coordinates and ``confidence`` the detector's confidence in it. From
+    ``crops_until`` on the face stays listed but its ``cropped``/``aligned`` images stop, as when an
+    upstream face stream breaks.
     """
 
     face_id: str
@@ -48,6 +50,7 @@ class FaceTrack:
     end: float
     roi: tuple[float, float, float, float] = (0.25, 0.25, 0.75, 0.75)
     confidence: float = 1.0
+    crops_until: float = math.inf
 
     def visible(self, t: float) -> bool:
         return self.start <= t < self.end
@@ -156,8 +159,9 @@ class HriFacesPublisher:
                 msg.header.stamp = header_stamp
                 msg.header.frame_id = self.frame_id
             pubs.roi.publish(roi)
-            pubs.cropped.publish(crop)
-            pubs.aligned.publish(crop)
+            if t < track.crops_until:
+                pubs.cropped.publish(crop)
+                pubs.aligned.publish(crop)
         tracked = IdsList()
         tracked.header.stamp = header_stamp
         tracked.header.frame_id = self.frame_id
