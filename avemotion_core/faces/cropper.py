@@ -112,23 +112,24 @@ class FaceCropper:
         return CropResult(np.stack([s.crop for s in steps]), [s.box for s in steps],
                           sum(not s.face_found for s in steps))
 
-    def _search_region(self, near: Box, w: int, h: int,
-                       toward: Box | None = None) -> tuple[int, int, int, int]:
-        """``TRACK_REGION`` face sides around ``near``'s centre, stretched to the same around
-        ``toward``'s (where a moving face is predicted), clipped to a w x h image: where a tracked
-        face is looked for in the next frame (x0, y0, x1, y1)."""
+    def _search_region(self, near: Box, w: int, h: int, toward: Box | None = None,
+                       region: float | None = None) -> tuple[int, int, int, int]:
+        """``region`` (default ``TRACK_REGION``) face sides around ``near``'s centre, stretched to the
+        same around ``toward``'s (where a moving face is predicted), clipped to a w x h image: where
+        a tracked face is looked for in the next frame (x0, y0, x1, y1)."""
         side = max(near.width, near.height)
         (ax, ay), (bx, by) = near.center, (toward or near).center
-        half = side * self.TRACK_REGION / 2
+        half = side * (region or self.TRACK_REGION) / 2
         return (max(0, int(min(ax, bx) - half)), max(0, int(min(ay, by) - half)),
                 min(w, int(np.ceil(max(ax, bx) + half))), min(h, int(np.ceil(max(ay, by) + half))))
 
-    def _detect_near(self, image: np.ndarray, prev: Box, toward: Box | None = None) -> list[Box]:
+    def _detect_near(self, image: np.ndarray, prev: Box, toward: Box | None = None,
+                     region: float | None = None) -> list[Box]:
         """Faces of about ``prev``'s size in a rescaled region around ``prev`` (and ``toward``), in
-        full-frame coordinates."""
+        full-frame coordinates (``region``: as in :meth:`_search_region`)."""
         h, w = image.shape[:2]
         side = max(prev.width, prev.height)
-        x0, y0, x1, y1 = self._search_region(prev, w, h, toward)
+        x0, y0, x1, y1 = self._search_region(prev, w, h, toward, region)
         if x1 - x0 < 8 or y1 - y0 < 8:
             return []
         scale = min(1.0, self.TRACK_FACE_PX / side)

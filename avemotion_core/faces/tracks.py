@@ -9,8 +9,10 @@ label that belongs to nobody. Here each lattice frame's detections are associate
   seen, stretched to where its velocity puts it now (around the prediction alone, a head swaying
   faster than the 0.24 s lattice samples it was missed, with a full scan each time). A match of at
   least ``MATCH_NCC`` is the face found again; the detector's region search (the single tracker's)
-  runs instead when the match is weak and at least every ``verify_every`` frames, and renews the
-  patch. A Haar region search costs ~6 ms per face on a 2-core Xeon, a match ~0.3.
+  runs instead when the match is weak, and renews the patch. Every ``verify_every`` frames the
+  detector checks a good match, searching only ``VERIFY_REGION`` face sides around it (the
+  region search's 2.5 if that finds nothing). A Haar region search costs ~6 ms per face on a
+  2-core Xeon, the check ~3, a match ~0.3.
 - The full frame is scanned when there is no track and when a track's face was not where it
   looked (its region search found nothing, or only another track's face; a tentative track's too,
   or a person walking past moves too far between the first two frames ever to be confirmed); every
@@ -51,6 +53,7 @@ MATCH_NCC = 0.85  # appearance match that counts as the face found again
 PATCH_PX = 24  # side of the grey face patch matched between detections
 CONFIRM_HITS = 2  # detections (the first one included) that make a track a person
 NEWCOMER_SCALE = 1.2  # Haar scale step of the periodic scans for newcomers (1.1 when searching)
+VERIFY_REGION = 1.4  # face sides the detector's check of an appearance match searches around it
 
 
 @dataclass
@@ -120,12 +123,17 @@ class MultiFaceTracker:
             self.reset()
             self._shape = image.shape
         h, w = image.shape[:2]
-        followed = self._follow(image, stamp) if c.track else {}
+        followed, due = self._follow(image, stamp) if c.track else ({}, {})
         found: list[Box] = []
         if c.track:
             for track in self.tracks:
-                if track.id not in followed:
-                    found += c._detect_near(image, track.seen, track.predicted(stamp))
+                if track.id in followed:
+                    continue
+                # a match due its check is looked for close around it (under half the cost), else
+                # the face is searched for from where it was seen to where it is predicted
+                match = due.get(track.id)
+                checked = c._detect_near(image, match, region=VERIFY_REGION) if match else []
+                found += checked or c._detect_near(image, track.seen, track.predicted(stamp))
         scanned = not self.tracks or not c.track
         if scanned:
             found += c.detector.detect(image)
@@ -174,18 +182,21 @@ class MultiFaceTracker:
         """Ids of the people being tracked (confirmed tracks that have not ended)."""
         return {t.id for t in self.tracks if t.confirmed}
 
-    def _follow(self, image: np.ndarray, stamp: float) -> dict[str, Box]:
-        """Each track's face found again by appearance (no detector), where the match is strong, the
-        patch recent enough, and no other track's match claims the same place."""
+    def _follow(self, image: np.ndarray, stamp: float) -> tuple[dict[str, Box], dict[str, Box]]:
+        """Each track's face found again by appearance (no detector), where the match is strong and
+        no other track's match claims the same place: the tracks followed on it alone, and those
+        whose patch is old enough (``verify_every``) that the detector checks the match first."""
         found: dict[str, Box] = {}
         for track in self.tracks:
-            if track.confirmed and track.patch is not None and track.followed < self.verify_every - 1:
+            if track.confirmed and track.patch is not None:
                 match = _find_patch(image, track.patch, track.seen, track.predicted(stamp), self.cropper)
                 if match is not None and match.score >= MATCH_NCC:
                     found[track.id] = match
         # two tracks matching one place (a face passing in front of another): neither is trusted
         clash = {a for a in found for b in found if a != b and found[a].iou(found[b]) > MATCH_IOU}
-        return {tid: box for tid, box in found.items() if tid not in clash}
+        due = {t.id for t in self.tracks if t.followed >= self.verify_every - 1}
+        return ({tid: box for tid, box in found.items() if tid not in clash and tid not in due},
+                {tid: box for tid, box in found.items() if tid not in clash and tid in due})
 
     def _match(self, detections: list[Box], stamp: float, followed: dict[str, Box],
                done: Collection[str] = ()) -> tuple[set[str], list[Box]]:
