@@ -194,9 +194,10 @@ class MultiFaceTracker:
                     found[track.id] = match
         # two tracks matching one place (a face passing in front of another): neither is trusted
         clash = {a for a in found for b in found if a != b and found[a].iou(found[b]) > MATCH_IOU}
+        trusted = {tid: box for tid, box in found.items() if tid not in clash}
         due = {t.id for t in self.tracks if t.followed >= self.verify_every - 1}
-        return ({tid: box for tid, box in found.items() if tid not in clash and tid not in due},
-                {tid: box for tid, box in found.items() if tid not in clash and tid in due})
+        return ({tid: box for tid, box in trusted.items() if tid not in due},
+                {tid: box for tid, box in trusted.items() if tid in due})
 
     def _match(self, detections: list[Box], stamp: float, followed: dict[str, Box],
                done: Collection[str] = ()) -> tuple[set[str], list[Box]]:
