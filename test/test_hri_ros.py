@@ -247,6 +247,7 @@ def test_faces_publisher_plays_the_schedule_like_hri_face_detect(ros_env):  # no
         ({"image": np.zeros((10, 10, 3), np.float32)}, "image must be RGB uint8 HxWx3"),
         ({"start": 2.0, "end": 1.0}, "needs a finite start before its end"),
         ({"start": math.nan}, "needs a finite start before its end"),
+        ({"crops_until": math.nan}, "crops_until must be a time (or math.inf), got nan"),
         ({"roi": (0.5, 0.1, 0.4, 0.9)}, "is not a normalised (xmin, ymin, xmax, ymax) box"),
         ({"roi": (0.0, 0.0, 1.5, 1.0)}, "is not a normalised (xmin, ymin, xmax, ymax) box"),
         ({"confidence": 1.2}, "confidence 1.2 is not in [0, 1]"),

@@ -72,6 +72,8 @@ def _check_track(track: FaceTrack) -> None:
                          f"{getattr(img, 'shape', '')}")
     if not (math.isfinite(track.start) and track.start < track.end):
         raise ValueError(f"{name}: needs a finite start before its end, got [{track.start}, {track.end})")
+    if math.isnan(track.crops_until):
+        raise ValueError(f"{name}: crops_until must be a time (or math.inf), got nan")
     xmin, ymin, xmax, ymax = track.roi
     if not (0.0 <= xmin < xmax <= 1.0 and 0.0 <= ymin < ymax <= 1.0):
         raise ValueError(f"{name}: roi {track.roi} is not a normalised (xmin, ymin, xmax, ymax) box")
